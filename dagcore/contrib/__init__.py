@@ -1,0 +1,1 @@
+"""Optional integrations: S3, SQL databases through SQLAlchemy, pandas, versioned outputs."""

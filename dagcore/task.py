@@ -1,0 +1,597 @@
+"""Tasks: the unit of work, declared the Luigi way.
+
+A task has parameters (class attributes), ``requires()`` (other tasks), ``output()`` (targets)
+and ``run()``. It is complete when all its outputs exist. Its ``task_id`` is computed exactly as
+Luigi computes it, so ids, logs and history line up with an existing Luigi deployment.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from dagcore.errors import (
+    DuplicateParameterException,
+    MissingParameterException,
+    UnknownParameterException,
+)
+from dagcore.event import Event
+from dagcore.parameter.base import Parameter, ParameterVisibility
+from dagcore.task_register import Register, auto_namespace, load_task, namespace
+
+__all__ = [
+    "Config",
+    "DynamicRequirements",
+    "Event",
+    "ExternalTask",
+    "Task",
+    "TaskReporter",
+    "WrapperTask",
+    "auto_namespace",
+    "externalize",
+    "flatten",
+    "flatten_output",
+    "getpaths",
+    "load_task",
+    "namespace",
+    "task_id_str",
+]
+
+logger = logging.getLogger("dagcore")
+
+TASK_ID_INCLUDE_PARAMS = 3
+TASK_ID_TRUNCATE_PARAMS = 16
+TASK_ID_TRUNCATE_HASH = 10
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+_T = TypeVar("_T", bound="Task")
+# One encoder, reused: json.dumps would build a new one per task id (300,000 in a big plan).
+_ID_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
+def task_id_str(task_family: str, params: dict[str, str]) -> str:
+    """Return Luigi's task id for a family and its serialised significant public parameters.
+
+    The id is the family, a readable summary of the first parameters (sorted by name), and a
+    short md5 of the whole parameter set.
+    """
+    canonical = _ID_ENCODER.encode(params)
+    digest = hashlib.md5(canonical.encode("utf-8"), usedforsecurity=False).hexdigest()
+    names = sorted(params)[:TASK_ID_INCLUDE_PARAMS]
+    summary = "_".join(params[name][:TASK_ID_TRUNCATE_PARAMS] for name in names)
+    summary = _UNSAFE_ID_CHARS.sub("_", summary)
+    return f"{task_family}_{summary}_{digest[:TASK_ID_TRUNCATE_HASH]}"
+
+
+class TaskReporter(Protocol):
+    """Where a running task's status calls go; executors install one per attempt."""
+
+    def status_message(self, task: Task, message: str) -> None: ...
+
+    def progress(self, task: Task, percentage: float) -> None: ...
+
+    def tracking_url(self, task: Task, url: str) -> None: ...
+
+    def decrease_resources(self, task: Task, amounts: dict[str, int]) -> None: ...
+
+
+class _KeepOnTask:
+    """Default reporter: remembers the values on the task so ported code never breaks."""
+
+    def status_message(self, task: Task, message: str) -> None:
+        task.status_message = message
+
+    def progress(self, task: Task, percentage: float) -> None:
+        task.progress_percentage = percentage
+
+    def tracking_url(self, task: Task, url: str) -> None:
+        task.tracking_url = url
+
+    def decrease_resources(self, task: Task, amounts: dict[str, int]) -> None:
+        running = task.running_resources
+        for name, amount in amounts.items():
+            running[name] = running.get(name, 0) - amount
+
+
+_DEFAULT_REPORTER = _KeepOnTask()
+_warned_no_outputs: set[str] = set()
+
+
+class _InstanceAttributes:
+    """Annotations of Task's instance attributes.
+
+    They live on a plain base class so that the ``dataclass_transform`` of the task metaclass
+    does not mistake them for constructor fields. Class-level defaults keep instances small (a
+    plan may hold 300,000 of them); reporters set instance values only on tasks that run.
+    """
+
+    task_id: str
+    param_kwargs: dict[str, Any]
+    _str_params: dict[str, str]
+    _hash: int
+    _reporter: TaskReporter = _DEFAULT_REPORTER
+    status_message: str | None = None
+    progress_percentage: float | None = None
+    tracking_url: str | None = None
+
+
+class Task(_InstanceAttributes, metaclass=Register):
+    """The base class of every task.
+
+    Override ``requires()``, ``output()`` and ``run()``; declare parameters as class
+    attributes. Scheduling attributes (``priority``, ``resources``, ``max_running``,
+    ``retry_count``, ``retry_delay``, ``retry_backoff``, ``worker_timeout``,
+    ``resource_class``, ``disabled``) are read by the executors.
+    """
+
+    _event_callbacks: ClassVar[dict[type, dict[str, list[Callable[..., Any]]]]] = {}
+
+    #: Higher runs first; dependencies inherit the highest priority of their dependents.
+    priority = 0
+    disabled = False
+    #: Units of global resources held while running, e.g. ``{"db": 1}``.
+    resources: ClassVar[dict[str, int]] = {}
+    #: At most this many tasks of the family run at once, across all workers.
+    max_running: ClassVar[int | None] = None
+    #: Seconds after which ``run()`` is killed (None: no limit, or ``[worker] timeout``).
+    worker_timeout: ClassVar[float | None] = None
+    #: Extra attempts after a failure (None: the ``[core] retry_count`` default).
+    retry_count: ClassVar[int | None] = None
+    #: Seconds before a retry (None: the ``[core] retry_delay`` default).
+    retry_delay: ClassVar[float | None] = None
+    #: Multiplier applied to the delay after each failed attempt.
+    retry_backoff: ClassVar[float] = 1.0
+    #: Queue class on the Celery executor (None: derived from resources, else "default").
+    resource_class: ClassVar[str | None] = None
+    max_batch_size = float("inf")
+    owner_email: ClassVar[str | list[str] | None] = None
+    accepts_messages = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        cls = type(self)
+        values = Register.take_pending(cls, args, kwargs)
+        if values is None:
+            values = cls.get_param_values(cls.get_params(), args, kwargs)
+        # One pass: set the values, warn on odd types, and serialise each value once (the
+        # strings give the task id and are cached for to_str_params and the plan).
+        serialized: dict[str, str] = {}
+        id_params: dict[str, str] = {}
+        for (name, param), (_, value) in zip(cls.get_params(), values, strict=True):
+            setattr(self, name, value)
+            param._warn_on_wrong_param_type(name, value)
+            if param.visibility is ParameterVisibility.PRIVATE:
+                continue
+            text = param.serialize(value)
+            serialized[name] = text
+            if param.significant and param.visibility is ParameterVisibility.PUBLIC:
+                id_params[name] = text
+        self.param_kwargs = dict(values)
+        self._str_params = serialized
+        self.task_id = task_id_str(cls.get_task_family(), id_params)
+        self._hash = hash(self.task_id)
+
+    # -- identity -------------------------------------------------------------------------------
+
+    @classmethod
+    def get_task_family(cls) -> str:
+        """The family name: ``namespace.ClassName`` or ``ClassName``."""
+        return Register.get_task_family(cls)
+
+    @classmethod
+    def get_task_namespace(cls) -> str:
+        """The namespace ('' if none)."""
+        return Register.get_task_namespace(cls)
+
+    @property
+    def task_module(self) -> str:
+        """The importable module that defines this task's class.
+
+        For a module run as ``python -m pkg.mod`` the classes live in ``__main__``; other
+        processes (pool or Celery workers) import it under its real name, ``pkg.mod``.
+        """
+        module = type(self).__module__
+        if module == "__main__":
+            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+            if spec is not None and spec.name:
+                return str(spec.name)
+        return module
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Task) and type(self) is type(other) and self.task_id == other.task_id
+        )
+
+    def __repr__(self) -> str:
+        parts = []
+        for name, param in self.get_params():
+            if not param.significant:  # Luigi shows hidden and private ones too
+                continue
+            text = self._str_params.get(name)
+            if text is None:
+                text = param.serialize(self.param_kwargs[name])
+            parts.append(f"{name}={text}")
+        return f"{self.get_task_family()}({', '.join(parts)})"
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    @classmethod
+    def get_params(cls) -> list[tuple[str, Parameter[Any]]]:
+        """``(name, parameter)`` pairs in declaration order."""
+        cached: list[tuple[str, Parameter[Any]]] | None = cls.__dict__.get("_params_cache")
+        return cached if cached is not None else Register.get_params(cls)
+
+    @classmethod
+    def get_param_names(cls, include_significant: bool = False) -> list[str]:
+        """Names of the parameters (all of them if ``include_significant``, else significant)."""
+        return [n for n, p in cls.get_params() if include_significant or p.significant]
+
+    @classmethod
+    def batch_param_names(cls) -> list[str]:
+        """Batching is not supported; kept so ported code that asks works."""
+        return []
+
+    @classmethod
+    def get_param_values(
+        cls, params: list[tuple[str, Parameter[Any]]], args: Iterable[Any], kwargs: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """Resolve arguments, config and defaults into normalised values, in declaration order.
+
+        Raises:
+            UnknownParameterException: an argument the task does not declare.
+            DuplicateParameterException: a value given positionally and by name.
+            MissingParameterException: a parameter with no value from anywhere.
+        """
+        result: dict[str, Any] = {}
+        if params is cls.get_params():
+            by_name, positional = Register.param_index(cls)
+        else:
+            by_name = dict(params)
+            positional = [(n, p) for n, p in params if p.positional]
+        args = tuple(args)
+        if len(args) > len(positional):
+            raise UnknownParameterException(
+                f"{cls.get_task_family()}: takes at most {len(positional)} positional "
+                f"parameters ({len(args)} given); pass the others by name"
+            )
+        for (name, param), value in zip(positional, args, strict=False):
+            result[name] = param.normalize(value)
+        for name, value in kwargs.items():
+            if name in result:
+                raise DuplicateParameterException(
+                    f"{cls.get_task_family()}: parameter '{name}' was already set as a "
+                    "positional parameter"
+                )
+            known = by_name.get(name)
+            if known is None:
+                raise UnknownParameterException(cls._unknown_message(name, by_name))
+            result[name] = known.normalize(value)
+        if len(result) == len(params):
+            return [(name, _list_to_tuple(result[name])) for name, _ in params]
+        family = cls.get_task_family()
+        for name, param in params:
+            if name not in result:
+                if not param.has_task_value(family, name):
+                    raise MissingParameterException(
+                        f"{family}: requires the '{name}' parameter to be set; pass "
+                        f"{name}=..., --{family}-{name.replace('_', '-')} on the command line, "
+                        f"or '{name} = ...' under [{family}] in the config"
+                    )
+                result[name] = param.task_value(family, name)
+        return [(name, _list_to_tuple(result[name])) for name, _ in params]
+
+    @classmethod
+    def _unknown_message(cls, name: str, known: dict[str, Parameter[Any]]) -> str:
+        names = ", ".join(sorted(known)) or "none"
+        return f"{cls.get_task_family()}: unknown parameter '{name}' (declared: {names})"
+
+    def to_str_params(
+        self, only_significant: bool = False, only_public: bool = False
+    ) -> dict[str, str]:
+        """Serialise the parameters (PRIVATE ones never appear)."""
+        if not only_significant and not only_public:
+            return dict(self._str_params)
+        out: dict[str, str] = {}
+        for name, param in self.get_params():
+            if only_significant and not param.significant:
+                continue
+            if only_public and param.visibility != ParameterVisibility.PUBLIC:
+                continue
+            if name in self._str_params:
+                out[name] = self._str_params[name]
+        return out
+
+    @classmethod
+    def from_str_params(cls: type[_T], params_str: dict[str, Any]) -> _T:
+        """Build a task from the strings :meth:`to_str_params` gave."""
+        kwargs: dict[str, Any] = {}
+        for name, param in cls.get_params():
+            if name in params_str:
+                kwargs[name] = param.parse(params_str[name])
+        return cls(**kwargs)
+
+    def clone(self, cls: type[_T] | None = None, **kwargs: Any) -> _T:
+        """A task of ``cls`` (default: this class) sharing this task's parameter values."""
+        target_cls: type[Any] = type(self) if cls is None else cls
+        values: dict[str, Any] = {}
+        for name, _ in target_cls.get_params():
+            if name in kwargs:
+                values[name] = kwargs[name]
+            elif name in self.param_kwargs:
+                values[name] = self.param_kwargs[name]
+        return target_cls(**values)  # type: ignore[no-any-return]
+
+    @property
+    def param_args(self) -> tuple[Any, ...]:
+        """Parameter values in declaration order."""
+        return tuple(self.param_kwargs[name] for name, _ in self.get_params())
+
+    def initialized(self) -> bool:
+        """True once ``__init__`` has run (some subclasses check this)."""
+        return hasattr(self, "task_id")
+
+    # -- graph ----------------------------------------------------------------------------------
+
+    def requires(self) -> Any:
+        """The tasks this one needs: a task, a list, a dict or any nesting of them."""
+        return []
+
+    def _requires(self) -> Any:
+        return flatten(self.requires())
+
+    def deps(self) -> list[Task]:
+        """The required tasks as a flat list."""
+        return flatten(self._requires())
+
+    def output(self) -> Any:
+        """The targets this task writes: a target, a list, a dict or any nesting of them."""
+        return []
+
+    def input(self) -> Any:
+        """The outputs of the required tasks, in the shape ``requires()`` returned."""
+        return getpaths(self.requires())
+
+    def complete(self) -> bool:
+        """True if every output exists. A task with no outputs is never complete."""
+        outputs = flatten(self.output())
+        if not outputs:
+            family = self.get_task_family()
+            if family not in _warned_no_outputs:
+                _warned_no_outputs.add(family)
+                logger.warning(
+                    "%s has no outputs and no custom complete(): it will always run", family
+                )
+            return False
+        return all(target.exists() for target in outputs)
+
+    @classmethod
+    def bulk_complete(cls, parameter_tuples: Iterable[Any]) -> Iterable[Any]:
+        """Return the complete ones among many parameter values; override for speed.
+
+        Raises:
+            NotImplementedError: by default (range tools then check one task at a time).
+        """
+        raise NotImplementedError
+
+    @property
+    def running_resources(self) -> dict[str, int]:
+        """The resources held right now (``decrease_running_resources`` lowers them)."""
+        held: dict[str, int] | None = self.__dict__.get("_running_resources")
+        if held is None:
+            held = dict(self.process_resources())
+            self.__dict__["_running_resources"] = held
+        return held
+
+    def process_resources(self) -> dict[str, int]:
+        """The resources this instance holds while running (default: ``resources``)."""
+        return dict(self.resources)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self) -> Any:
+        """Do the work. May ``yield`` tasks (or lists of them) to require them dynamically."""
+
+    def on_failure(self, exception: BaseException) -> str:
+        """Called after ``run()`` raised; the returned text goes to history and the summary."""
+        return "Runtime error:\n" + traceback.format_exc()
+
+    def on_success(self) -> str | None:
+        """Called after ``run()`` returned."""
+        return None
+
+    def set_status_message(self, message: str) -> None:
+        """Publish a short status line for this running task."""
+        self._reporter.status_message(self, message)
+
+    def set_progress_percentage(self, percentage: float) -> None:
+        """Publish progress (0-100) for this running task."""
+        self._reporter.progress(self, percentage)
+
+    def set_tracking_url(self, url: str) -> None:
+        """Publish a URL where this running task can be followed."""
+        self._reporter.tracking_url(self, url)
+
+    def decrease_running_resources(self, decrease_resources: dict[str, int]) -> None:
+        """Give back part of the resources this task holds while it keeps running."""
+        self._reporter.decrease_resources(self, decrease_resources)
+
+    @contextmanager
+    def no_unpicklable_properties(self) -> Iterator[None]:
+        """Temporarily drop the executor's reporter so the task can be pickled."""
+        reporter = self._reporter
+        self._reporter = _DEFAULT_REPORTER
+        try:
+            yield
+        finally:
+            self._reporter = reporter
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_reporter", None)
+        state.pop("_hash", None)  # str hashes differ between processes: recomputed on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._hash = hash(self.task_id)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    @classmethod
+    def event_handler(cls, event: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering ``callback`` for ``event`` on this class and its subclasses."""
+
+        def register(callback: Callable[..., Any]) -> Callable[..., Any]:
+            handlers = Task._event_callbacks.setdefault(cls, {}).setdefault(event, [])
+            if callback not in handlers:
+                handlers.append(callback)
+            return callback
+
+        return register
+
+    def trigger_event(self, event: str, *args: Any, **kwargs: Any) -> None:
+        """Call the handlers of ``event``; a failing handler is logged, never raised."""
+        for klass, events in list(Task._event_callbacks.items()):
+            if not isinstance(self, klass):
+                continue
+            for callback in list(events.get(event, ())):
+                try:
+                    callback(*args, **kwargs)
+                except KeyboardInterrupt:
+                    raise
+                except Exception:
+                    logger.exception("Error in %s handler %r for %r", event, callback, self)
+
+
+class WrapperTask(Task):
+    """A task that only groups others: complete when all its requirements are."""
+
+    def complete(self) -> bool:
+        return all(task.complete() for task in flatten(self.requires()))
+
+
+class ExternalTask(Task):
+    """A task produced outside the pipeline: never run, only checked for its outputs."""
+
+    run = None  # type: ignore[assignment]
+
+
+class Config(Task):
+    """A bag of parameters read from the config section named after the class."""
+
+
+def externalize(taskclass_or_taskobject: Any) -> Any:
+    """Return a copy of a task class or instance that is never run (``run = None``).
+
+    For a class, the copy is a subclass with the same family, hidden from the registry so
+    lookups by name still find the original.
+    """
+    if isinstance(taskclass_or_taskobject, type) and issubclass(taskclass_or_taskobject, Task):
+        original = taskclass_or_taskobject
+        namespace_attrs: dict[str, Any] = {
+            "_visible_in_registry": False,
+            "run": None,
+            "__module__": original.__module__,
+            "__qualname__": original.__qualname__,
+            "__doc__": original.__doc__,
+        }
+        if "task_namespace" not in original.__dict__:
+            namespace_attrs["task_namespace"] = original.get_task_namespace()
+        metaclass: type[Any] = type(original)
+        return metaclass(original.__name__, (original,), namespace_attrs)
+    copied = copy.copy(taskclass_or_taskobject)
+    copied.run = None
+    return copied
+
+
+class DynamicRequirements:
+    """Requirements yielded from ``run()``, optionally with a faster completeness check.
+
+    Parameters:
+        requirements: a task or any nesting of tasks.
+        custom_complete: ``f(complete_fn) -> bool`` deciding whether all are complete.
+    """
+
+    def __init__(
+        self,
+        requirements: Any,
+        custom_complete: Callable[[Callable[[Task], bool]], bool] | None = None,
+    ) -> None:
+        self.requirements = requirements
+        self.flat_requirements: list[Task] = flatten(requirements)
+        self.paths = getpaths(requirements)
+        self.custom_complete = custom_complete
+
+    def complete(self, complete_fn: Callable[[Task], bool] | None = None) -> bool:
+        """True if every requirement is complete."""
+        check: Callable[[Task], bool] = complete_fn or (lambda task: task.complete())
+        if self.custom_complete is not None:
+            return self.custom_complete(check)
+        return all(check(task) for task in self.flat_requirements)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _iter_flat(struct: Any) -> Iterator[Any]:
+    if struct is None:
+        return
+    if isinstance(struct, dict):
+        for value in struct.values():
+            yield from _iter_flat(value)
+        return
+    if isinstance(struct, str | bytes):
+        yield struct
+        return
+    try:
+        items = iter(struct)
+    except TypeError:
+        yield struct
+        return
+    for item in items:
+        yield from _iter_flat(item)
+
+
+def flatten(struct: Any) -> list[Any]:
+    """Flatten tasks or targets nested in lists, tuples and dicts (dict values) into a list."""
+    if isinstance(struct, Task):  # hot paths: one requirement, or a flat list of them
+        return [struct]
+    if isinstance(struct, list | tuple) and all(isinstance(item, Task) for item in struct):
+        return list(struct)
+    return list(_iter_flat(struct))
+
+
+def flatten_output(task: Task) -> list[Any]:
+    """The outputs of a task, or of its requirements (transitively) if it has none."""
+    outputs = flatten(task.output())
+    if not outputs:
+        for dep in flatten(task.requires()):
+            outputs.extend(flatten_output(dep))
+    return outputs
+
+
+def getpaths(struct: Any) -> Any:
+    """Map tasks nested in lists, tuples and dicts to their outputs, keeping the shape."""
+    if isinstance(struct, Task):
+        return struct.output()
+    if isinstance(struct, dict):
+        return type(struct)((key, getpaths(value)) for key, value in struct.items())
+    if isinstance(struct, list | tuple):
+        return type(struct)(getpaths(item) for item in struct)
+    try:
+        return [getpaths(item) for item in struct]
+    except TypeError as exc:
+        raise TypeError(f"Cannot map {struct!r} to tasks: expected a task, list or dict") from exc

@@ -1,0 +1,1 @@
+"""Integration tests of dagcore.contrib: S3, SQLAlchemy, pandas and versioned outputs."""
