@@ -1,0 +1,278 @@
+"""The entry functions: ``build(tasks)`` from Python, ``run(argv)`` for command lines.
+
+Both follow Luigi's signatures. A run is: read settings, resolve the graph into a plan, record
+the run in history, execute the plan with the chosen executor, summarise. ``build`` returns
+True when every task ended up done (or, with ``detailed_summary=True``, the
+:class:`~dagcore.summary.Summary` with ``.status``, ``.summary_text`` and ``.run_id``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagcore.configuration.settings import Settings
+from dagcore.errors import DagcoreError
+from dagcore.executor.base import RunContext, RunResult, load_executor, planned_tasks
+from dagcore.graph import Resolver, RoutingRules
+from dagcore.history.events import (
+    HistoryEvent,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    TasksPlanned,
+    utcnow,
+)
+from dagcore.history.store import SqlHistoryStore
+from dagcore.history.writer import HistoryWriter
+from dagcore.logging_setup import setup_logging
+from dagcore.plan import Plan, RetryPolicy
+from dagcore.progress import Progress
+from dagcore.summary import StatusCode, Summary, summarize
+from dagcore.task import Task
+
+__all__ = ["RunOptions", "build", "execute_tasks", "plan_tasks", "routing_rules", "succeeded"]
+
+logger = logging.getLogger("dagcore.interface")
+
+
+def routing_rules(settings: Settings) -> RoutingRules:
+    """Queue routing and scheduling defaults from ``[queues.*]``, ``[core]`` and ``[worker]``."""
+    class_to_queue: dict[str, str] = {}
+    resource_to_queue: dict[str, str] = {}
+    for queue in settings.queues:
+        class_to_queue.setdefault(queue.name, queue.name)
+        for resource_class in queue.resource_classes:
+            class_to_queue[resource_class] = queue.name
+        for resource in queue.resources:
+            resource_to_queue.setdefault(resource, queue.name)
+    names = [queue.name for queue in settings.queues]
+    default = "default" if "default" in names or not names else names[0]
+    core = settings.core
+    return RoutingRules(
+        class_to_queue=class_to_queue,
+        resource_to_queue=resource_to_queue,
+        default_queue=default,
+        retry=RetryPolicy(core.retry_count, core.retry_delay, core.retry_backoff),
+        timeout=float(settings.worker.timeout) or None,
+    )
+
+
+def plan_tasks(tasks: Iterable[Task], settings: Settings | None = None) -> Plan:
+    """Resolve ``tasks`` into a plan without running anything (``dagcore graph``)."""
+    settings = settings or Settings.from_config()
+    resolver = Resolver(routing_rules(settings), settings.core.complete_check_threads)
+    return resolver.resolve(tasks)
+
+
+@dataclass
+class RunOptions:
+    """How one run is executed (the arguments ``build`` and ``dagcore run`` share).
+
+    Parameters:
+        workers: parallelism (None: ``[core] workers``).
+        executor: "local" or "celery" (None: ``[core] executor``).
+        resources: capacities overriding ``[resources]``.
+        history: record the run in the history store.
+        progress: show a progress display on stderr.
+        command: what started the run, for the history.
+        extra: further executor options (``detach`` for celery, ...).
+    """
+
+    workers: int | None = None
+    executor: str | None = None
+    resources: dict[str, int] = field(default_factory=dict)
+    history: bool = True
+    progress: bool = False
+    command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Recorder:
+    """The history side of a run: a writer if the store opens, else a logged no-op."""
+
+    def __init__(self, settings: Settings, enabled: bool) -> None:
+        self.writer: HistoryWriter | None = None
+        self.store: SqlHistoryStore | None = None
+        self.url = settings.history.url
+        if not enabled:
+            return
+        try:
+            self.store = SqlHistoryStore.from_url(self.url)
+            self.writer = HistoryWriter(self.store)
+        except DagcoreError as exc:  # a broken history store must not stop the pipeline
+            logger.warning("Run history disabled: %s", exc)
+
+    def emit(self, event: HistoryEvent) -> None:
+        if self.writer is not None:
+            self.writer.emit(event)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.store is not None:
+            self.store.close()
+
+
+def execute_tasks(tasks: Sequence[Task], options: RunOptions) -> Summary:
+    """Resolve, record, execute and summarise one run."""
+    settings = Settings.from_config()
+    executor_name = options.executor or settings.core.executor
+    workers = options.workers or settings.core.workers
+    capacities = {**settings.resources, **options.resources}
+    run_id = uuid.uuid4().hex
+    plan = plan_tasks(tasks, settings)
+    recorder = _Recorder(settings, options.history)
+    try:
+        recorder.emit(
+            RunStarted(
+                run_id=run_id,
+                started_at=utcnow(),
+                user=_user(),
+                host=socket.gethostname(),
+                command=options.command or " ".join(sys.argv),
+                root_tasks=[plan.label(t) for t in plan.roots],
+                executor=executor_name,
+            )
+        )
+        recorder.emit(TasksPlanned(run_id, planned_tasks(plan, plan.nodes)))
+        result: RunResult | None = None
+        if plan.ok:
+            result = _execute(
+                plan, run_id, executor_name, workers, capacities, settings, options, recorder
+            )
+        if result is not None and result.finished is None:
+            # Detached: the run goes on without us; `dagcore status RUN_ID` follows it.
+            return _submitted(plan, run_id)
+        summary = summarize(result, plan, run_id, settings.retcode)
+        recorder.emit(
+            RunFinished(
+                run_id=run_id,
+                finished_at=utcnow(),
+                status=RunStatus(summary.status.name),
+                exit_code=summary.exit_code,
+                summary_text=summary.summary_text,
+            )
+        )
+    finally:
+        recorder.close()
+    logger.info(summary.summary_text)
+    return summary
+
+
+def _submitted(plan: Plan, run_id: str) -> Summary:
+    text = (
+        f"Submitted run {run_id} ({len(plan.to_run())} tasks to run); follow it with: "
+        f"dagcore status {run_id}"
+    )
+    return Summary(
+        status=StatusCode.SUCCESS,
+        summary_text=text,
+        run_id=run_id,
+        exit_code=0,
+        scheduling_succeeded=True,
+    )
+
+
+def _execute(
+    plan: Plan,
+    run_id: str,
+    executor_name: str,
+    workers: int,
+    capacities: dict[str, int],
+    settings: Settings,
+    options: RunOptions,
+    recorder: _Recorder,
+) -> RunResult:
+    executor = load_executor(
+        executor_name,
+        workers=workers,
+        rules=routing_rules(settings),
+        complete_check_threads=settings.core.complete_check_threads,
+        settings=settings,
+        **options.extra,
+    )
+    progress = Progress(len(plan.nodes)) if options.progress else None
+    context = RunContext(
+        run_id=run_id,
+        history=recorder,
+        on_progress=progress.update if progress is not None else None,
+        resources=capacities,
+        workers=workers,
+    )
+    try:
+        return executor.execute(plan, context)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def build(
+    tasks: Iterable[Task],
+    worker_scheduler_factory: Any = None,
+    detailed_summary: bool = False,
+    *,
+    workers: int | None = None,
+    local_scheduler: bool = True,
+    log_level: str | None = None,
+    executor: str | None = None,
+    resources: dict[str, int] | None = None,
+    **env_params: Any,
+) -> Any:
+    """Run ``tasks`` and everything they require, like ``luigi.build``.
+
+    Parameters:
+        tasks: task instances to complete.
+        worker_scheduler_factory: accepted for Luigi compatibility; unused.
+        detailed_summary: return the :class:`~dagcore.summary.Summary` instead of a bool.
+        workers: parallelism (local: processes; celery: a hint).
+        local_scheduler: accepted for Luigi compatibility (there is no central scheduler).
+        log_level: configure dagcore's logging at this level.
+        executor: "local" (default) or "celery".
+        resources: resource capacities overriding ``[resources]``.
+        env_params: further Luigi options; unknown ones are ignored with a log line.
+
+    Returns:
+        True if every task is complete at the end (Luigi's ``build``), or the Summary.
+    """
+    del worker_scheduler_factory, local_scheduler
+    if log_level is not None:
+        setup_logging(level=log_level)
+    extra = {k: v for k, v in env_params.items() if k in _EXECUTOR_OPTIONS}
+    ignored = sorted(set(env_params) - set(extra))
+    if ignored:
+        logger.debug("build(): ignoring options dagcore does not use: %s", ", ".join(ignored))
+    task_list = list(tasks)
+    summary = execute_tasks(
+        task_list,
+        RunOptions(
+            workers=workers,
+            executor=executor,
+            resources=dict(resources or {}),
+            command="build(" + ", ".join(repr(t) for t in task_list) + ")",
+            extra=extra,
+        ),
+    )
+    return summary if detailed_summary else succeeded(summary)
+
+
+_EXECUTOR_OPTIONS = frozenset({"detach", "timeout"})
+
+
+def succeeded(summary: Summary) -> bool:
+    """Luigi's boolean result: True if every task ended up done."""
+    return summary.status in (StatusCode.SUCCESS, StatusCode.SUCCESS_WITH_RETRY)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
