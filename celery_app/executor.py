@@ -1,0 +1,296 @@
+"""The Celery executor: submit a plan to the broker and follow it to the end.
+
+``dagcore.build(tasks, executor="celery")`` and ``dagcore run --executor celery`` land here
+(through the ``dagcore.executors`` entry point). The submitter writes the plan's bookkeeping to
+Redis, publishes the tasks that are ready, and then waits on the run's event stream — blocking
+reads, no polling — mirroring the run in a :class:`~dagcore.plan.RunState` until nothing can
+progress. Workers publish the tasks that become ready; the submitter never does per-task work.
+With ``detach=True`` it returns right after submitting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from celery_app.app import make_app
+from celery_app.history_stream import StreamHistoryWriter
+from celery_app.joins import RunStore
+from celery_app.tasks import publish_ready
+from dagcore.configuration.settings import Settings
+from dagcore.errors import ExecutionError
+from dagcore.executor.base import RunContext, RunResult
+from dagcore.executor.runner import Outcome, OutcomeStatus
+from dagcore.graph import RoutingRules
+from dagcore.history.store import SqlHistoryStore
+from dagcore.plan import Node, Plan, RetryPolicy, RunState, TaskState
+
+__all__ = ["CeleryExecutor", "RunMirror"]
+
+logger = logging.getLogger("dagcore.celery")
+
+_BLOCK_MS = 1000
+
+
+@dataclass
+class RunMirror:
+    """The submitter's view of a run, rebuilt from the run's event stream.
+
+    ``remaining`` counts tasks that can still change state, so finishing is O(1) to detect.
+    """
+
+    plan: Plan
+    state: RunState
+    attempts: dict[str, list[Outcome]] = field(default_factory=dict)
+    remaining: int = 0
+    cancelled: bool = False
+
+    @classmethod
+    def of(cls, plan: Plan) -> RunMirror:
+        """A mirror at the start of the run."""
+        state = RunState(plan)
+        state.ready()
+        remaining = sum(1 for s in state.state.values() if not s.finished)
+        return cls(plan, state, remaining=remaining)
+
+    @property
+    def running(self) -> int:
+        """Tasks started and not finished (by the events seen so far)."""
+        return sum(1 for s in self.state.state.values() if s is TaskState.RUNNING)
+
+    def finished(self) -> bool:
+        """True when no task can make progress any more."""
+        if self.remaining <= 0:
+            return True
+        return self.cancelled and self.running == 0
+
+    def apply(self, event: dict[str, str], fetch: Any) -> None:
+        """Apply one run event (see CELERY.md); ``fetch(ids)`` returns node dicts by id."""
+        kind, task_id = event.get("type", ""), event.get("task", "")
+        if kind == "cancelled":  # a run-level event (empty task), written by RunStore.cancel
+            self.cancelled = True
+            return
+        if task_id not in self.state.state:
+            return
+        if kind == "started":
+            self._to(task_id, TaskState.RUNNING)
+        elif kind in ("done", "skipped"):
+            self._done(task_id, kind)
+        elif kind == "retry":
+            self._attempt(task_id, OutcomeStatus.FAILED, event)
+            if self.state.state[task_id] is TaskState.RUNNING:
+                self.state.state[task_id] = TaskState.READY
+        elif kind == "failed":
+            self._attempt(task_id, OutcomeStatus.FAILED, event)
+            if not self.state.state[task_id].finished:
+                blocked = self.state.failed(task_id)
+                self.remaining -= 1 + len(blocked)
+        elif kind == "yielded":
+            self._yielded(task_id, event, fetch)
+
+    def _to(self, task_id: str, state: TaskState) -> None:
+        current = self.state.state[task_id]
+        if not current.finished:
+            self.state.state[task_id] = state
+
+    def _done(self, task_id: str, kind: str) -> None:
+        if self.state.state[task_id] is TaskState.DONE:
+            return
+        if kind == "done":
+            self._attempt(task_id, OutcomeStatus.SUCCESS, {})
+        was_finished = self.state.state[task_id].finished
+        self.state.done(task_id)
+        if not was_finished:
+            self.remaining -= 1
+
+    def _attempt(self, task_id: str, status: OutcomeStatus, event: dict[str, str]) -> None:
+        now = time.time()
+        self.attempts.setdefault(task_id, []).append(
+            Outcome(
+                status,
+                now,
+                now,
+                error_type=event.get("error_type") or None,
+                error_message=event.get("error_message") or None,
+            )
+        )
+
+    def _yielded(self, task_id: str, event: dict[str, str], fetch: Any) -> None:
+        self._attempt(task_id, OutcomeStatus.YIELDED, {})
+        direct = [str(t) for t in json.loads(event.get("direct") or "[]")]
+        known = self.state.state
+        # The new requirements and everything they need, as the worker planned them.
+        frontier, nodes = list(direct), []
+        seen: set[str] = set()
+        while frontier:
+            batch = [t for t in frontier if t not in known and t not in seen]
+            seen.update(batch)
+            fetched = [n for n in fetch(batch) if n is not None] if batch else []
+            nodes.extend(fetched)
+            frontier = [dep for n in fetched for dep in n.deps]
+        if self.state.state[task_id] is not TaskState.RUNNING:
+            self.state.state[task_id] = TaskState.RUNNING
+        new_ids = [n.task_id for n in nodes if n.task_id not in self.state.state]
+        self.state.requeue(task_id, nodes, direct)
+        self.remaining += sum(1 for t in new_ids if not self.state.state[t].finished)
+        if self.state.state[task_id].finished:  # a yielded requirement had already failed
+            self.remaining -= 1
+
+
+def _node_from_dict(data: dict[str, Any]) -> Node:
+    retry = data.get("retry") or {}
+    return Node(
+        task_id=data["task_id"],
+        family=data["family"],
+        module=data["module"],
+        params=dict(data["params"]),
+        deps=list(data.get("deps") or []),
+        queue=data.get("queue") or "default",
+        priority=int(data.get("priority") or 0),
+        resources=dict(data.get("resources") or {}),
+        max_running=data.get("max_running"),
+        retry=RetryPolicy(
+            int(retry.get("count", 0)),
+            float(retry.get("delay", 0.0)),
+            float(retry.get("backoff", 1.0)),
+        ),
+        timeout=data.get("timeout"),
+        complete=bool(data.get("complete")),
+        external=bool(data.get("external")),
+        label=data.get("label") or "",
+    )
+
+
+def check_round_trip(plan: Plan) -> None:
+    """Fail before submitting if a worker would rebuild a task with a different identity.
+
+    Workers rebuild each task from its serialised parameters. A value that does not survive
+    that trip (``FloatParameter`` given the int ``20`` serialises as ``"20"`` and parses back
+    as ``20.0``) would make the worker run a different task, writing other outputs.
+
+    Raises:
+        ExecutionError: names the task, the parameter and the value to pass instead.
+    """
+    for task_id in plan.to_run():
+        task = plan.tasks.get(task_id)
+        if task is None:
+            continue
+        if plan.nodes[task_id].module == "__main__":
+            raise ExecutionError(
+                f"{task!r} is defined in a script run directly; Celery workers cannot import "
+                "it. Move the tasks into a module and run it with `python -m PKG.MOD` or "
+                "`dagcore run --module PKG.MOD`, and start workers with the same --module"
+            )
+        for name, param in task.get_params():
+            text = task.to_str_params().get(name)
+            if text is None:
+                continue
+            again = param.serialize(param.parse(text))
+            if again != text:
+                raise ExecutionError(
+                    f"{task!r}: parameter '{name}' ({type(param).__name__}) was given "
+                    f"{task.param_kwargs[name]!r}, whose string {text!r} a worker parses back "
+                    f"as {again!r}; pass {param.parse(text)!r} so the task keeps its identity"
+                )
+
+
+class CeleryExecutor:
+    """Runs a plan on Celery workers over Redis.
+
+    Parameters:
+        workers: a hint only (the fleet's size is the workers').
+        settings: dagcore settings (broker, key prefix, queues).
+        detach: return right after submitting.
+        rules: accepted for symmetry with the local executor.
+    """
+
+    name = "celery"
+
+    def __init__(
+        self,
+        workers: int = 1,
+        settings: Settings | None = None,
+        detach: bool = False,
+        rules: RoutingRules | None = None,
+        **_ignored: Any,
+    ) -> None:
+        self.settings = settings or Settings.from_config()
+        self.detach = detach
+        self.workers = workers
+
+    def _client(self) -> redis.Redis[Any]:
+        return redis.Redis.from_url(
+            self.settings.celery.broker_url,
+            decode_responses=True,
+            client_name="dagcore-submitter",
+            health_check_interval=10,
+            socket_keepalive=True,
+        )
+
+    def execute(self, plan: Plan, context: RunContext) -> RunResult:
+        """Submit ``plan`` and wait for it (unless detached)."""
+        check_round_trip(plan)
+        client = self._client()
+        store = RunStore(client, self.settings.celery.key_prefix)
+        app = make_app(self.settings)
+        store.create_run(context.run_id, plan, plan.roots)
+        publish_ready(app, store, context.run_id)
+        mirror = RunMirror.of(plan)
+        result = RunResult(context.run_id, plan, mirror.state, mirror.attempts)
+        if self.detach:
+            logger.info(
+                "run %s submitted; follow it with: dagcore status %s",
+                context.run_id,
+                context.run_id,
+            )
+            result.finished = None
+            return result
+        history = SqlHistoryStore.from_url(self.settings.history.url)
+        writer = StreamHistoryWriter(client, history, self.settings.celery.key_prefix)
+        thread = writer.start_thread()
+        try:
+            self._follow(store, context, mirror)
+        finally:
+            # Store the run's last history rows before returning (workers' writers would
+            # otherwise pick them up later).
+            thread.stop(drain=10)
+            history.close()
+            client.close()
+        result.finished = time.time()
+        result.cancelled = mirror.cancelled
+        return result
+
+    def _follow(self, store: RunStore, context: RunContext, mirror: RunMirror) -> None:
+        last = "0"
+        backoff = 0.1
+
+        def fetch(ids: Iterable[str]) -> list[Node | None]:
+            return [
+                _node_from_dict(data) if data is not None else None
+                for data in store.nodes(context.run_id, list(ids))
+            ]
+
+        while not mirror.finished():
+            try:
+                events = store.read_events(context.run_id, last, block_ms=_BLOCK_MS)
+                backoff = 0.1
+            except redis.ConnectionError:
+                # The submitter's connection dropped: reconnect and resume after the last event.
+                logger.warning("lost the connection to Redis; reconnecting")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            for event_id, fields in events:
+                last = event_id
+                mirror.apply(fields, fetch)
+            if events and context.on_progress is not None:
+                context.on_progress(mirror.state)
+        if mirror.cancelled:
+            mirror.state.cancel_pending()
+        store.mark_finished(context.run_id)

@@ -1,0 +1,358 @@
+-- The Lua half of celery_app/joins.py: the scripts that keep a run's bookkeeping in Redis.
+--
+-- joins.py splits this file at the "--- script: NAME" lines and prepends the "common" section
+-- to every script. Scripts that work on a run receive its seven keys as KEYS[1..7] in the order
+-- of celery_app.keys.RunKeys: meta, nodes, waiting, done, failed, outbox, events.
+--
+-- Apart from "create", which writes one chunk of a new run, every script is O(degree): it
+-- touches the task, its direct dependents or requirements and the runs waiting for it, never
+-- the whole run. Every state change can be applied twice without changing the outcome, because
+-- redelivered messages make that happen ("event" appends whatever a worker reports).
+
+--- script: common
+local META, NODES, WAITING, DONE, FAILED, OUTBOX, EVENTS = 1, 2, 3, 4, 5, 6, 7
+
+local function refresh_run(ttl)
+  for i = 1, 7 do
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+
+local function is_live(meta_key)
+  return redis.call('HGET', meta_key, 'status') == 'RUNNING'
+end
+
+local function unique(list)
+  local seen, out = {}, {}
+  for _, item in ipairs(list or {}) do
+    if not seen[item] then
+      seen[item] = true
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
+-- unpack() of a few thousand values overflows the Lua stack: push in slices.
+local function push_all(key, list)
+  for i = 1, #list, 1000 do
+    redis.call('RPUSH', key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+
+-- cjson encodes an empty table as {}, but the node JSON promises a list.
+local function json_list(list)
+  if #list == 0 then
+    return '[]'
+  end
+  return cjson.encode(list)
+end
+
+-- Hand a task to the runs parked on its claim: each one still running that has not finished
+-- the task gets it back in its outbox, so its worker publishes the message again.
+local function wake_waiters(wait_key, prefix, task, ttl)
+  local runs = redis.call('LRANGE', wait_key, 0, -1)
+  if #runs == 0 then
+    return 0
+  end
+  redis.call('DEL', wait_key)
+  local woken = 0
+  for _, rid in ipairs(runs) do
+    local base = prefix .. ':run:{' .. rid .. '}:'
+    if is_live(base .. 'meta') and redis.call('SISMEMBER', base .. 'done', task) == 0 then
+      redis.call('RPUSH', base .. 'outbox', task)
+      redis.call('EXPIRE', base .. 'outbox', ttl)
+      -- Whoever takes this entry publishes that run's outbox (see RunStore.take_woken).
+      redis.call('RPUSH', prefix .. ':woken', rid)
+      redis.call('EXPIRE', prefix .. ':woken', ttl)
+      woken = woken + 1
+    end
+  end
+  return woken
+end
+
+local function holds(value, token)
+  return value and string.match(value, '|([^|]*)$') == token
+end
+
+--- script: create
+-- KEYS: the run's seven keys. ARGV: ttl, then three newline-separated lists for one chunk of
+-- nodes: "id\njson\n..." for the nodes hash, "id\ncount\n..." for the waiting hash and
+-- "id\n..." for the done set. One string per list keeps the client from encoding thousands of
+-- arguments (task ids and node JSON never contain a raw newline).
+local function hset_lines(key, text)
+  local batch = {}
+  for line in string.gmatch(text, '[^\n]+') do
+    batch[#batch + 1] = line
+    if #batch == 1000 then
+      redis.call('HSET', key, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then
+    redis.call('HSET', key, unpack(batch))
+  end
+end
+hset_lines(KEYS[NODES], ARGV[2])
+hset_lines(KEYS[WAITING], ARGV[3])
+local batch = {}
+for line in string.gmatch(ARGV[4], '[^\n]+') do
+  batch[#batch + 1] = line
+  if #batch == 1000 then
+    redis.call('SADD', KEYS[DONE], unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then
+  redis.call('SADD', KEYS[DONE], unpack(batch))
+end
+refresh_run(tonumber(ARGV[1]))
+return 1
+
+--- script: finish
+-- KEYS: the run's seven keys, then P:claimwait:{task}. ARGV: task, prefix, ttl.
+-- Returns the dependents that became ready (pushed to the outbox), empty on a repeat call.
+local task, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local raw = redis.call('HGET', KEYS[NODES], task)
+if not raw then
+  return redis.error_reply('UNKNOWN_TASK ' .. task)
+end
+local ready = {}
+-- Set membership, not a counter, decides "first time": a second call stops here.
+if redis.call('SADD', KEYS[DONE], task) == 1 then
+  for _, dep in ipairs(unique(cjson.decode(raw)['dependents'])) do
+    local left = tonumber(redis.call('HGET', KEYS[WAITING], dep))
+    if left and left > 0 and redis.call('SISMEMBER', KEYS[DONE], dep) == 0 then
+      if redis.call('HINCRBY', KEYS[WAITING], dep, -1) == 0 then
+        ready[#ready + 1] = dep
+      end
+    end
+  end
+  -- A cancelled run keeps its counts right but publishes nothing more.
+  if not is_live(KEYS[META]) then
+    ready = {}
+  end
+  push_all(KEYS[OUTBOX], ready)
+  redis.call('XADD', KEYS[EVENTS], '*', 'type', 'done', 'task', task)
+end
+wake_waiters(KEYS[8], prefix, task, ttl)
+refresh_run(ttl)
+return ready
+
+--- script: fail
+-- KEYS: the run's seven keys. ARGV: task, error_type, error_message, attempt, ttl.
+-- Returns 1 the first time the task fails for good in the run, else 0 (also when it is done).
+local task, ttl = ARGV[1], tonumber(ARGV[5])
+if redis.call('SISMEMBER', KEYS[DONE], task) == 1 then
+  return 0
+end
+if redis.call('SADD', KEYS[FAILED], task) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[EVENTS], '*', 'type', 'failed', 'task', task, 'attempt', ARGV[4],
+  'error_type', ARGV[2], 'error_message', ARGV[3])
+refresh_run(ttl)
+return 1
+
+--- script: event
+-- KEYS: the run's seven keys. ARGV: ttl, then field, value, field, value, ...
+-- Returns the stream entry id.
+local fields = {}
+for i = 2, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+local id = redis.call('XADD', KEYS[EVENTS], '*', unpack(fields))
+refresh_run(tonumber(ARGV[1]))
+return id
+
+--- script: extend
+-- KEYS: the run's seven keys. ARGV: parent, ttl, fragment JSON
+--   {"nodes": [{"id", "deps", "head", "complete", "external"}], "direct": [ids]}
+-- where "head" is the node JSON without its closing brace (the script adds "dependents").
+-- Returns the ids pushed to the outbox: new nodes with nothing left to wait for, and the parent
+-- itself if every requirement it yielded is done already.
+local parent, ttl = ARGV[1], tonumber(ARGV[2])
+local fragment = cjson.decode(ARGV[3])
+if redis.call('HEXISTS', KEYS[NODES], parent) == 0 then
+  return redis.error_reply('UNKNOWN_TASK ' .. parent)
+end
+if redis.call('SISMEMBER', KEYS[DONE], parent) == 1 then
+  return {}  -- a stale copy of a parent that has finished since: nothing to wait for
+end
+
+local fresh, order = {}, {}
+for _, n in ipairs(fragment['nodes']) do
+  if fresh[n['id']] == nil and redis.call('HEXISTS', KEYS[NODES], n['id']) == 0 then
+    n['deps'] = unique(n['deps'])
+    fresh[n['id']] = n
+    order[#order + 1] = n['id']
+  end
+end
+local direct = unique(fragment['direct'])
+
+-- Validate before writing anything: Redis does not roll a script back when it errors.
+local function known(id)
+  return fresh[id] ~= nil or redis.call('HEXISTS', KEYS[NODES], id) == 1
+end
+for _, id in ipairs(order) do
+  for _, dep in ipairs(fresh[id]['deps']) do
+    if not known(dep) then
+      return redis.error_reply('UNKNOWN_REQUIREMENT ' .. id .. ' requires ' .. dep)
+    end
+  end
+end
+for _, dep in ipairs(direct) do
+  if not known(dep) then
+    return redis.error_reply('UNKNOWN_REQUIREMENT ' .. parent .. ' yielded ' .. dep)
+  end
+end
+
+-- The new edges, grouped by requirement: these are the dependents each one must wake.
+local added, reqs = {}, {}
+local function edge(req, dependent)
+  if added[req] == nil then
+    added[req] = {}
+    reqs[#reqs + 1] = req
+  end
+  added[req][#added[req] + 1] = dependent
+end
+for _, id in ipairs(order) do
+  for _, dep in ipairs(fresh[id]['deps']) do
+    edge(dep, id)
+  end
+end
+for _, dep in ipairs(direct) do
+  edge(dep, parent)
+end
+
+for _, id in ipairs(order) do
+  local list = added[id] or {}
+  redis.call('HSET', KEYS[NODES], id, fresh[id]['head'] .. ',"dependents":' .. json_list(list) .. '}')
+  if fresh[id]['complete'] then
+    redis.call('SADD', KEYS[DONE], id)
+  end
+end
+
+-- Requirements already in the run (pending, running or done) learn their new dependents.
+-- The stored JSON always ends with the "dependents" list, so appending is a suffix edit.
+for _, req in ipairs(reqs) do
+  if fresh[req] == nil then
+    local raw = redis.call('HGET', KEYS[NODES], req)
+    local have = {}
+    for _, d in ipairs(cjson.decode(raw)['dependents'] or {}) do
+      have[d] = true
+    end
+    local extra = {}
+    for _, d in ipairs(added[req]) do
+      if not have[d] then
+        have[d] = true
+        extra[#extra + 1] = cjson.encode(d)
+      end
+    end
+    if #extra > 0 then
+      if string.sub(raw, -2) ~= ']}' then
+        return redis.error_reply('BAD_NODE_JSON ' .. req)
+      end
+      local body = string.sub(raw, 1, -3)
+      local sep = ','
+      if string.sub(body, -1) == '[' then
+        sep = ''
+      end
+      redis.call('HSET', KEYS[NODES], req, body .. sep .. table.concat(extra, ',') .. ']}')
+    end
+  end
+end
+
+local function not_done(ids)
+  local left = 0
+  for _, dep in ipairs(ids) do
+    if redis.call('SISMEMBER', KEYS[DONE], dep) == 0 then
+      left = left + 1
+    end
+  end
+  return left
+end
+
+local ready = {}
+for _, id in ipairs(order) do
+  local n = fresh[id]
+  -- External tasks never run, so they get no count and are never pushed (as in RunState).
+  if not n['complete'] and not n['external'] then
+    local left = not_done(n['deps'])
+    redis.call('HSET', KEYS[WAITING], id, left)
+    if left == 0 then
+      ready[#ready + 1] = id
+    end
+  end
+end
+local left = not_done(direct)
+redis.call('HSET', KEYS[WAITING], parent, left)
+if left == 0 then
+  ready[#ready + 1] = parent
+end
+if not is_live(KEYS[META]) then
+  ready = {}
+end
+push_all(KEYS[OUTBOX], ready)
+redis.call('HINCRBY', KEYS[META], 'total', #order)
+redis.call('XADD', KEYS[EVENTS], '*', 'type', 'yielded', 'task', parent,
+  'new', json_list(order), 'direct', json_list(direct))
+refresh_run(ttl)
+return ready
+
+--- script: claim
+-- KEYS: the run's seven keys, P:claim:{task}, P:fence:{task}, P:claimwait:{task}.
+-- ARGV: run id, task, lease_ms, ttl.
+-- Returns {"done"} | {"cancelled"} | {"busy", holder} | {"ok", token}.
+local rid, task, lease, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('SISMEMBER', KEYS[DONE], task) == 1 then
+  return {'done'}
+end
+if not is_live(KEYS[META]) then
+  return {'cancelled'}
+end
+local holder = redis.call('GET', KEYS[8])
+if holder then
+  -- Park this run once; the holder's release (or finish) puts the task back in our outbox.
+  if not redis.call('LPOS', KEYS[10], rid) then
+    redis.call('RPUSH', KEYS[10], rid)
+  end
+  redis.call('EXPIRE', KEYS[10], ttl)
+  return {'busy', holder}
+end
+local token = redis.call('INCR', KEYS[9])
+redis.call('EXPIRE', KEYS[9], ttl)
+redis.call('SET', KEYS[8], rid .. '|' .. token, 'PX', lease)
+return {'ok', tostring(token)}
+
+--- script: renew
+-- KEYS: P:claim:{task}. ARGV: token, lease_ms. Returns 1 if the token still holds the claim.
+if holds(redis.call('GET', KEYS[1]), ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+return 0
+
+--- script: release
+-- KEYS: P:claim:{task}, P:claimwait:{task}. ARGV: token, prefix, task, ttl.
+-- Returns 1 if the token held the claim (it is gone now and the waiters have the task).
+if not holds(redis.call('GET', KEYS[1]), ARGV[1]) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+wake_waiters(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+return 1
+
+--- script: transition
+-- KEYS: the run's seven keys. ARGV: from status, to status, event type ('' for none), ttl.
+-- Returns 1 if the run was in the "from" status and is now in the "to" status.
+if redis.call('HGET', KEYS[META], 'status') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[META], 'status', ARGV[2])
+if ARGV[3] ~= '' then
+  -- A run-level event has an empty task: it wakes a submitter blocked on the stream.
+  redis.call('XADD', KEYS[EVENTS], '*', 'type', ARGV[3], 'task', '')
+end
+refresh_run(tonumber(ARGV[4]))
+return 1

@@ -1,0 +1,529 @@
+"""The bookkeeping of runs on the Celery executor: chains and chords kept in Redis.
+
+A run lives in a handful of Redis keys (:mod:`celery_app.keys`). The submitter writes them once
+with :meth:`RunStore.create_run` (a script call per chunk of nodes); after that, workers move the
+run forward with Lua scripts (``joins.lua``) that are atomic, O(degree) and idempotent:
+
+* :meth:`RunStore.finish` records a task done (set membership, so a repeat changes nothing) and
+  pushes each dependent whose last requirement this was to the run's *outbox*, exactly once. The
+  worker publishes the outbox and then acknowledges the entries (:meth:`RunStore.ack_outbox`);
+  whatever a crash leaves there is published later, and a duplicate message is harmless because
+  :meth:`RunStore.claim` answers ``done``.
+* :meth:`RunStore.claim` takes a global lease on a task id with a fencing token, so a redelivered
+  copy or a second run sharing the task waits (parked in ``P:claimwait:{task}``) instead of running
+  it twice; :meth:`RunStore.release` and :meth:`RunStore.finish` hand the task to the waiters.
+* :meth:`RunStore.extend` adds requirements a running task yielded, atomically.
+
+Progress goes to a per-run stream (:meth:`RunStore.read_events`) the submitter follows.
+
+The client may decode responses or not: every value read back is turned into ``str`` here. Types
+come from the ``types-redis`` stubs (mypy prefers stub packages over redis-py's own annotations).
+The scripts that hand a task to waiting runs write those runs' outboxes, keys they are not
+given, so this needs one Redis server (or a primary), not a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from redis import Redis
+from redis.commands.core import Script
+from redis.exceptions import ResponseError
+
+from celery_app.keys import DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, Keys, RunKeys
+from dagcore.errors import ExecutionError
+from dagcore.plan import Node, Plan
+
+__all__ = [
+    "WORKER_EVENTS",
+    "Claim",
+    "ClaimStatus",
+    "RunExistsError",
+    "RunStore",
+    "RunStoreError",
+]
+
+ClaimStatus = Literal["ok", "done", "cancelled", "busy"]
+
+#: Event types a worker writes itself; ``done``, ``failed`` and ``yielded`` come from the
+#: scripts, in the same atomic step as the change they report.
+WORKER_EVENTS = frozenset({"started", "retry", "skipped", "cancelled"})
+
+# Nodes per call of the create script: big enough to amortise round trips, small enough that
+# one call holds Redis for milliseconds only.
+_CHUNK = 2000
+# One encoder: json.dumps with arguments builds a new one per call, which shows at 300k nodes.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What :meth:`RunStore.settle` found: newly ready tasks, the outbox, woken runs."""
+
+    ready: list[str]
+    outbox: list[str]
+    woken: list[str]
+
+
+class RunStoreError(ExecutionError):
+    """Redis refused an update of a run's bookkeeping (an unknown task or requirement)."""
+
+
+class RunExistsError(RunStoreError):
+    """A run with this id is already in Redis."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to :meth:`RunStore.claim`.
+
+    Attributes:
+        status: ``ok`` (run it, holding ``token``), ``done`` (finished in this run already),
+            ``cancelled`` (the run takes no more work: cancelled, finished or gone) or ``busy``
+            (another run or copy holds it; this run is parked and gets the task back through its
+            outbox when the holder lets go).
+        token: the fencing token of an ``ok`` claim, to renew and release it.
+        holder: the run id holding a ``busy`` claim.
+    """
+
+    status: ClaimStatus
+    token: int | None = None
+    holder: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the caller holds the claim and should run the task."""
+        return self.status == "ok"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _texts(values: Iterable[str | bytes] | None) -> list[str]:
+    return [_text(v) for v in values or ()]
+
+
+def _node_head(node: Node) -> str:
+    """The node JSON without its closing brace; ``dependents`` always goes last (see joins.lua)."""
+    return _ENCODER.encode(node.to_dict())[:-1]
+
+
+def _node_json(node: Node, dependents: Sequence[str]) -> str:
+    data = node.to_dict()
+    data["dependents"] = dependents  # inserted last, so it is the last key of the JSON
+    return _ENCODER.encode(data)
+
+
+def _load_scripts() -> dict[str, str]:
+    """The scripts of ``joins.lua`` by name, each prefixed with the shared ``common`` section."""
+    text = resources.files("celery_app").joinpath("joins.lua").read_text(encoding="utf-8")
+    parts = re.split(r"^--- script: (\w+)\n", text, flags=re.MULTILINE)
+    bodies = dict(zip(parts[1::2], parts[2::2], strict=True))
+    common = bodies.pop("common")
+    return {name: common + body for name, body in bodies.items()}
+
+
+_SCRIPTS = _load_scripts()
+
+
+def _dependents(plan: Plan) -> dict[str, list[str]]:
+    """Who requires whom, checking that every requirement is a node of the plan."""
+    out: dict[str, list[str]] = {task_id: [] for task_id in plan.nodes}
+    for task_id, node in plan.nodes.items():
+        for dep in dict.fromkeys(node.deps):
+            if dep not in out:
+                raise RunStoreError(
+                    f"task {task_id} requires {dep}, which is not in the plan; "
+                    "resolve the plan again (dagcore.graph) before submitting it"
+                )
+            out[dep].append(task_id)
+    return out
+
+
+class RunStore:
+    """Typed access to the Redis bookkeeping of runs (key schema: :mod:`celery_app.keys`).
+
+    Parameters:
+        redis: a client of the broker's Redis (decoding responses or not).
+        prefix: the key prefix (``[celery] key_prefix``).
+        ttl_seconds: how long a run's keys live after its last write.
+    """
+
+    def __init__(
+        self,
+        redis: Redis[Any],
+        prefix: str = DEFAULT_PREFIX,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, not {ttl_seconds}")
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.ttl_seconds = ttl_seconds
+        self._scripts: dict[str, Script] = {
+            name: redis.register_script(source) for name, source in _SCRIPTS.items()
+        }
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str = DEFAULT_PREFIX, ttl_seconds: int = DEFAULT_TTL_SECONDS
+    ) -> RunStore:
+        """A store on a new client for ``url`` (``redis://host:port/db``)."""
+        return cls(Redis.from_url(url, decode_responses=True), prefix, ttl_seconds)
+
+    # -- creating a run -------------------------------------------------------------------------
+
+    def create_run(self, run_id: str, plan: Plan, roots: Sequence[str] | None = None) -> list[str]:
+        """Write a run and push its initially ready tasks to the outbox.
+
+        Complete nodes go to the done set, the others get their count of requirements not done;
+        incomplete, non-external nodes with nothing to wait for are ready. The nodes go in
+        chunks (one script call each) and the run's meta, which makes it live for workers, last.
+
+        Returns:
+            The ready task ids (also in the outbox until acknowledged).
+
+        Raises:
+            RunExistsError: ``run_id`` is already in Redis.
+            RunStoreError: a node requires a task that is not in the plan.
+        """
+        keys = self.keys.run(run_id)
+        if self.redis.exists(keys.meta):
+            raise RunExistsError(
+                f"run {run_id} already exists in Redis ({keys.meta}); submit it under a new id"
+            )
+        dependents = _dependents(plan)
+        # Leftovers of a creation that died half-way must not mix with this one.
+        self.redis.delete(*keys.all())
+        ready: list[str] = []
+        nodes = list(plan.nodes.values())
+        for start in range(0, len(nodes), _CHUNK):
+            ready.extend(self._write_chunk(keys, plan, nodes[start : start + _CHUNK], dependents))
+        seconds, micros = self.redis.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            keys.meta,
+            mapping={
+                "status": "RUNNING",
+                "created": f"{seconds}.{micros:06d}",
+                "total": len(nodes),
+                "roots": json.dumps(list(plan.roots if roots is None else roots)),
+            },
+        )
+        for start in range(0, len(ready), _CHUNK):
+            pipe.rpush(keys.outbox, *ready[start : start + _CHUNK])
+        for key in keys.all():
+            pipe.expire(key, self.ttl_seconds)
+        pipe.execute()
+        return ready
+
+    def _write_chunk(
+        self,
+        keys: RunKeys,
+        plan: Plan,
+        chunk: Sequence[Node],
+        dependents: Mapping[str, list[str]],
+    ) -> list[str]:
+        encoded: list[str] = []
+        waiting: list[str] = []
+        done: list[str] = []
+        ready: list[str] = []
+        for node in chunk:
+            task_id = node.task_id
+            if not task_id or "\n" in task_id:
+                raise RunStoreError(f"task id {task_id!r} is empty or has a line break")
+            encoded += (task_id, _node_json(node, dependents[task_id]))
+            if node.complete:
+                done.append(task_id)
+            elif not node.external:  # external tasks never run (as in RunState)
+                left = sum(1 for dep in dict.fromkeys(node.deps) if not plan.nodes[dep].complete)
+                waiting += (task_id, str(left))
+                if left == 0:
+                    ready.append(task_id)
+        args = [self.ttl_seconds, "\n".join(encoded), "\n".join(waiting), "\n".join(done)]
+        self._run("create", keys.all(), args)
+        return ready
+
+    # -- moving a run forward -------------------------------------------------------------------
+
+    def finish(self, run_id: str, task_id: str) -> list[str]:
+        """Record ``task_id`` done; return the dependents this made ready (pushed to the outbox).
+
+        The first call decrements each dependent's count and adds a ``done`` event; a repeat
+        (redelivery, a second worker) returns ``[]`` and changes nothing. Either way the runs
+        parked on the task's claim get it back in their outboxes.
+        """
+        keys = self.keys.run(run_id)
+        reply = self._run(
+            "finish",
+            [*keys.all(), self.keys.claimwait(task_id)],
+            [task_id, self.keys.prefix, self.ttl_seconds],
+        )
+        return _texts(reply)
+
+    def fail(
+        self, run_id: str, task_id: str, error_type: str, error_message: str, attempt: int
+    ) -> bool:
+        """Record that ``task_id`` failed for good; True the first time (a ``failed`` event)."""
+        keys = self.keys.run(run_id)
+        args = [task_id, error_type, error_message, str(attempt), self.ttl_seconds]
+        return bool(self._run("fail", keys.all(), args))
+
+    def event(self, run_id: str, event_type: str, task_id: str, **fields: object) -> str:
+        """Add a worker event (started, retry, skipped, cancelled) to the run's stream.
+
+        Returns:
+            The stream entry id.
+        """
+        if event_type not in WORKER_EVENTS:
+            raise ValueError(
+                f"event type {event_type!r} for task {task_id} is not one a worker writes "
+                f"({', '.join(sorted(WORKER_EVENTS))}); done, failed and yielded events come "
+                "from finish(), fail() and extend()"
+            )
+        flat: list[object] = ["type", event_type, "task", task_id]
+        for name, value in fields.items():
+            flat.extend((name, str(value)))
+        return _text(self._run("event", self.keys.run(run_id).all(), [self.ttl_seconds, *flat]))
+
+    def extend(
+        self, run_id: str, parent_id: str, nodes: Sequence[Node], direct: Sequence[str]
+    ) -> list[str]:
+        """Add the requirements ``parent_id`` yielded; it runs again once they are done.
+
+        Nodes already in the run are left as they are (pending, running or done); the new ones
+        join with their counts, and every requirement learns its new dependents. The parent then
+        waits for the ``direct`` requirements not done yet. A ``yielded`` event lists the new
+        node ids (``new``) and the direct requirements (``direct``), both as JSON lists.
+
+        Returns:
+            The ids pushed to the outbox: new nodes with nothing to wait for, and the parent if
+            every direct requirement is done already. ``[]`` if the parent is done already (a
+            stale copy).
+
+        Raises:
+            RunStoreError: the parent is not in the run, or a requirement is in neither the run
+                nor ``nodes``; nothing was written.
+        """
+        fragment = {
+            "nodes": [
+                {
+                    "id": node.task_id,
+                    "deps": list(node.deps),
+                    "head": _node_head(node),
+                    "complete": node.complete,
+                    "external": node.external,
+                }
+                for node in nodes
+            ],
+            "direct": list(direct),
+        }
+        payload = _ENCODER.encode(fragment)
+        reply = self._run(
+            "extend", self.keys.run(run_id).all(), [parent_id, self.ttl_seconds, payload]
+        )
+        return _texts(reply)
+
+    def pending_outbox(self, run_id: str) -> list[str]:
+        """The ready task ids not acknowledged as published yet, oldest first."""
+        return _texts(self.redis.lrange(self.keys.run(run_id).outbox, 0, -1))
+
+    def ack_outbox(self, run_id: str, task_ids: Iterable[str]) -> None:
+        """Remove one outbox entry per id given (once they are published)."""
+        outbox = self.keys.run(run_id).outbox
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.lrem(outbox, 1, task_id)
+        pipe.execute()
+
+    # -- claims ---------------------------------------------------------------------------------
+
+    def claim(self, run_id: str, task_id: str, lease_ms: int) -> Claim:
+        """Try to take the global claim of ``task_id`` for ``run_id`` for ``lease_ms``."""
+        if lease_ms <= 0:
+            raise ValueError(f"lease_ms must be positive, not {lease_ms} (task {task_id})")
+        keys = [
+            *self.keys.run(run_id).all(),
+            self.keys.claim(task_id),
+            self.keys.fence(task_id),
+            self.keys.claimwait(task_id),
+        ]
+        reply = _texts(self._run("claim", keys, [run_id, task_id, lease_ms, self.ttl_seconds]))
+        status = reply[0]
+        if status == "ok":
+            return Claim("ok", token=int(reply[1]))
+        if status == "busy":
+            return Claim("busy", holder=reply[1].rpartition("|")[0])
+        if status == "done":
+            return Claim("done")
+        return Claim("cancelled")
+
+    def renew(self, task_id: str, token: int, lease_ms: int) -> bool:
+        """Extend the lease if ``token`` still holds the claim; False if it was lost."""
+        return bool(self._run("renew", [self.keys.claim(task_id)], [str(token), lease_ms]))
+
+    def release(self, task_id: str, token: int) -> bool:
+        """Give up the claim held with ``token`` and hand the task to the parked runs.
+
+        Returns:
+            False (and nothing changes) if ``token`` does not hold the claim (a stale holder).
+        """
+        keys = [self.keys.claim(task_id), self.keys.claimwait(task_id)]
+        args = [str(token), self.keys.prefix, task_id, self.ttl_seconds]
+        return bool(self._run("release", keys, args))
+
+    def settle(self, run_id: str, task_id: str, token: int, *, done: bool) -> Settled:
+        """End an attempt in one round trip: finish (if ``done``), release, read the outboxes.
+
+        Pipelines ``finish``, ``release``, the run's outbox and the woken runs; the caller
+        publishes the outbox entries and then acknowledges them (:meth:`ack_outbox`).
+        """
+        keys = self.keys.run(run_id)
+        pipe = self.redis.pipeline(transaction=False)
+        if done:
+            self._scripts["finish"](
+                keys=[*keys.all(), self.keys.claimwait(task_id)],
+                args=[task_id, self.keys.prefix, self.ttl_seconds],
+                client=pipe,
+            )
+        self._scripts["release"](
+            keys=[self.keys.claim(task_id), self.keys.claimwait(task_id)],
+            args=[str(token), self.keys.prefix, task_id, self.ttl_seconds],
+            client=pipe,
+        )
+        pipe.lrange(keys.outbox, 0, -1)
+        pipe.lpop(self.keys.prefix + ":woken", 100)
+        replies = pipe.execute()
+        ready = _texts(replies[0]) if done else []
+        return Settled(ready, _texts(replies[-2]), sorted(set(_texts(replies[-1] or []))))
+
+    def take_woken(self, limit: int = 100) -> list[str]:
+        """Runs whose outbox got a task back from a released claim; the caller publishes them.
+
+        Each entry is handed to one caller (LPOP), so the outbox is published promptly by the
+        worker that released the claim; a crash in between is repaired by the reaper.
+        """
+        reply = self.redis.lpop(self.keys.prefix + ":woken", limit)
+        return sorted(set(_texts(reply or [])))
+
+    # -- the run as a whole ---------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> bool:
+        """Stop handing out work for a running run; True if it was running.
+
+        Adds a ``cancelled`` event with an empty ``task``, which wakes the submitter.
+        """
+        return self._transition(run_id, "RUNNING", "CANCELLED", "cancelled")
+
+    def mark_finished(self, run_id: str) -> bool:
+        """Record that the submitter saw the run end; late duplicates are then refused."""
+        return self._transition(run_id, "RUNNING", "FINISHED", "")
+
+    def is_cancelled(self, run_id: str) -> bool:
+        """True if the run was cancelled."""
+        status = self.redis.hget(self.keys.run(run_id).meta, "status")
+        return status is not None and _text(status) == "CANCELLED"
+
+    def run_status(self, run_id: str) -> dict[str, Any]:
+        """Counts and status of a run (O(1) each); ``{}`` if Redis does not know it."""
+        keys = self.keys.run(run_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.meta)
+        pipe.hlen(keys.nodes)
+        pipe.scard(keys.done)
+        pipe.scard(keys.failed)
+        pipe.llen(keys.outbox)
+        meta, total, done, failed, outbox = pipe.execute()
+        if not meta:
+            return {}
+        fields = {_text(k): _text(v) for k, v in meta.items()}
+        return {
+            "run_id": run_id,
+            "status": fields.get("status", ""),
+            "created": float(fields.get("created", 0.0)),
+            "roots": json.loads(fields.get("roots", "[]")),
+            "total": int(total),
+            "done": int(done),
+            "failed": int(failed),
+            "outbox": int(outbox),
+        }
+
+    def node(self, run_id: str, task_id: str) -> dict[str, Any] | None:
+        """The stored node (``Node.to_dict()`` plus ``dependents``), or None."""
+        raw = self.redis.hget(self.keys.run(run_id).nodes, task_id)
+        if raw is None:
+            return None
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    def nodes(self, run_id: str, task_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Several stored nodes in one round trip, in the order asked (None if unknown)."""
+        if not task_ids:
+            return []
+        raw = self.redis.hmget(self.keys.run(run_id).nodes, list(task_ids))
+        return [json.loads(item) if item is not None else None for item in raw]
+
+    def missing_nodes(self, run_id: str, task_ids: Iterable[str]) -> list[str]:
+        """The ids among ``task_ids`` that are not nodes of the run (yet)."""
+        ids = list(task_ids)
+        nodes = self.keys.run(run_id).nodes
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hexists(nodes, task_id)
+        return [task_id for task_id, there in zip(ids, pipe.execute(), strict=True) if not there]
+
+    def read_events(
+        self,
+        run_id: str,
+        last_id: str = "0",
+        block_ms: int | None = None,
+        count: int | None = None,
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Events after ``last_id``, waiting up to ``block_ms`` (None: do not wait) for one.
+
+        Returns:
+            ``(entry id, fields)`` pairs, oldest first; pass the last id back to continue.
+        """
+        stream = self.keys.run(run_id).events
+        reply = self.redis.xread({stream: last_id}, count=count, block=block_ms)
+        return [
+            (_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
+            for entry_id, fields in _stream_entries(reply)
+        ]
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _transition(self, run_id: str, current: str, new: str, event_type: str) -> bool:
+        args = [current, new, event_type, self.ttl_seconds]
+        return bool(self._run("transition", self.keys.run(run_id).all(), args))
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        try:
+            return self._scripts[name](keys=keys, args=args)
+        except ResponseError as exc:
+            text = str(exc)
+            if text.startswith(("UNKNOWN_TASK", "UNKNOWN_REQUIREMENT", "BAD_NODE_JSON")):
+                raise RunStoreError(
+                    f"{name} on run {keys[0]}: {text}; the task is not part of that run "
+                    "(was the run created, or has it expired?)"
+                ) from exc
+            raise
+
+
+def _stream_entries(reply: Any) -> list[Any]:
+    """The entries of a one-stream XREAD reply, whatever the protocol (RESP2 or RESP3)."""
+    if not reply:
+        return []
+    if not isinstance(reply, dict):
+        return list(reply[0][1])  # RESP2: [[stream, entries]]
+    (entries,) = reply.values()
+    # RESP3 parsing in some redis-py versions wraps the entry list in one more list.
+    if entries and isinstance(entries[0], list) and isinstance(entries[0][0], list | tuple):
+        entries = entries[0]
+    return list(entries)

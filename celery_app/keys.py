@@ -1,0 +1,101 @@
+"""The Redis key schema of runs on the Celery executor.
+
+Every key dagcore writes starts with a prefix (``[celery] key_prefix``, default ``dagcore``), so
+several deployments can share one Redis. The keys of one run carry the run id as a hash tag
+(``{run-id}``), which keeps them in one slot should the run keys ever live in a cluster.
+
+=================================  ======  =========================================================
+key                                type    holds (TTL)
+=================================  ======  =========================================================
+``P:run:{rid}:meta``               HASH    status, created, total, roots (run TTL)
+``P:run:{rid}:nodes``              HASH    task id -> node JSON with ``dependents`` (run TTL)
+``P:run:{rid}:waiting``            HASH    task id -> requirements not done yet (run TTL)
+``P:run:{rid}:done``               SET     task ids done in the run (run TTL)
+``P:run:{rid}:failed``             SET     task ids that failed for good (run TTL)
+``P:run:{rid}:outbox``             LIST    ready task ids still to be published (run TTL)
+``P:run:{rid}:events``             STREAM  progress events the submitter follows (run TTL)
+``P:claim:{task_id}``              STRING  ``<run_id>|<token>`` of the holder (the lease, in ms)
+``P:fence:{task_id}``              INT     fencing token counter (run TTL, refreshed on claim)
+``P:claimwait:{task_id}``          LIST    run ids waiting for the holder (run TTL)
+``P:history``                      STREAM  history events for the SQL writer (not a run key)
+=================================  ======  =========================================================
+
+"Run TTL" is :data:`DEFAULT_TTL_SECONDS` unless the store is given another; every script that
+writes a run's keys refreshes the TTL of all seven, so a run that is still moving never expires
+and a finished or abandoned one disappears a week after its last write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TTL_SECONDS", "Keys", "RunKeys"]
+
+DEFAULT_PREFIX = "dagcore"
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RunKeys:
+    """The keys of one run, in the order the Lua scripts receive them as ``KEYS``."""
+
+    meta: str
+    nodes: str
+    waiting: str
+    done: str
+    failed: str
+    outbox: str
+    events: str
+
+    def all(self) -> list[str]:
+        """Every key of the run, in ``KEYS`` order."""
+        return [
+            self.meta,
+            self.nodes,
+            self.waiting,
+            self.done,
+            self.failed,
+            self.outbox,
+            self.events,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Builds the key names under one prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def run_base(self, run_id: str) -> str:
+        """The common start of a run's keys (joins.lua builds the same string for waiting runs)."""
+        return f"{self.prefix}:run:{{{run_id}}}:"
+
+    def run(self, run_id: str) -> RunKeys:
+        """The keys of run ``run_id``."""
+        base = self.run_base(run_id)
+        return RunKeys(
+            meta=base + "meta",
+            nodes=base + "nodes",
+            waiting=base + "waiting",
+            done=base + "done",
+            failed=base + "failed",
+            outbox=base + "outbox",
+            events=base + "events",
+        )
+
+    def claim(self, task_id: str) -> str:
+        """The global claim (lease) of a task id, shared by every run."""
+        return f"{self.prefix}:claim:{task_id}"
+
+    def fence(self, task_id: str) -> str:
+        """The fencing token counter of a task id."""
+        return f"{self.prefix}:fence:{task_id}"
+
+    def claimwait(self, task_id: str) -> str:
+        """The runs waiting for the current holder of a task id."""
+        return f"{self.prefix}:claimwait:{task_id}"
+
+    @property
+    def history(self) -> str:
+        """The stream of history events."""
+        return f"{self.prefix}:history"

@@ -1,0 +1,537 @@
+"""What a Celery worker does with one dagcore message: validate, claim, run, finish, publish.
+
+Every dagcore family is registered as a Celery task of its own name whose body is
+:func:`handle_message`. The message carries only ids and serialised parameters; the run's
+bookkeeping lives in Redis (:mod:`celery_app.joins`). The steps:
+
+1. Validate: the module is one this worker was told to import, the family is defined there, the
+   parameters parse, the code fingerprint matches. Bad input is recorded as a failed task (with
+   the reason) and acknowledged; the worker keeps running.
+2. Claim the task id (global lease + fencing token). ``done`` (a redelivered copy), ``busy``
+   (another copy or run holds it: we are parked as a waiter and woken when it ends) and
+   ``cancelled`` end here.
+3. Skip ``run()`` if the task is already complete (its outputs exist).
+4. Run the attempt with :func:`dagcore.executor.runner.execute`, renewing the lease meanwhile.
+5. Success: ``finish`` (exactly-once readiness of dependents), publish the outbox. Failure:
+   retry through Celery after the task's delay, or record the final failure. Yielded
+   requirements: plan them here and ``extend`` the run atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery import Celery, signals
+from celery import Task as CeleryTask
+from celery.exceptions import SoftTimeLimitExceeded
+
+from celery_app.fingerprint import code_fingerprint
+from celery_app.history_stream import RedisHistorySink, StreamHistoryWriter
+from celery_app.joins import RunStore
+from celery_app.routing import redis_priority
+from dagcore.configuration.settings import Settings
+from dagcore.executor.base import attempt_finished, planned_tasks
+from dagcore.executor.runner import Outcome, OutcomeStatus, execute
+from dagcore.graph import Resolver
+from dagcore.history.events import (
+    AttemptFinished,
+    AttemptStarted,
+    AttemptStatus,
+    TasksPlanned,
+    TaskStatus,
+    TaskStatusChanged,
+    utcnow,
+)
+from dagcore.history.store import SqlHistoryStore
+from dagcore.interface import routing_rules
+from dagcore.plan import RetryPolicy
+from dagcore.task import Task
+from dagcore.task_register import Register
+
+__all__ = ["WorkerContext", "handle_message", "publish_ready", "send_node"]
+
+logger = logging.getLogger("dagcore.celery")
+
+
+class BadMessage(Exception):
+    """A message this worker must not (or cannot) run; the text says why and what to do."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@dataclass
+class WorkerContext:
+    """Per-process state of a worker: settings, Redis, the run store, history, allowed code.
+
+    Built lazily in each (forked) worker process, never shared across a fork.
+    """
+
+    settings: Settings
+    modules: tuple[str, ...]
+    redis: redis.Redis[Any]
+    store: RunStore
+    history: RedisHistorySink
+    host: str = field(default_factory=socket.gethostname)
+
+    @classmethod
+    def create(cls, modules: tuple[str, ...], settings: Settings | None = None) -> WorkerContext:
+        """Connect to the broker's Redis and fingerprint the allowed modules."""
+        settings = settings or Settings.from_config()
+        client = redis.Redis.from_url(settings.celery.broker_url, decode_responses=True)
+        prefix = settings.celery.key_prefix
+        return cls(
+            settings=settings,
+            modules=modules,
+            redis=client,
+            store=RunStore(client, prefix),
+            history=RedisHistorySink(client, prefix),
+        )
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a claim lives without renewal."""
+        return int(self.settings.celery.lease_seconds * 1000)
+
+
+_context: WorkerContext | None = None
+_context_pid: int | None = None
+_allowed_modules: tuple[str, ...] = ()
+
+
+def configure(modules: tuple[str, ...]) -> None:
+    """Set the modules this worker may run families from (called by ``dagcore worker``).
+
+    Also embeds one history writer in the worker's main process: it moves the history
+    stream into SQL in batches (several writers share the stream as a consumer group).
+    """
+    global _allowed_modules, _context
+    _allowed_modules = tuple(modules)
+    _context = None
+    signals.worker_ready.connect(_start_history_writer, weak=False)
+    signals.worker_shutdown.connect(_stop_history_writer, weak=False)
+
+
+_history_process: Any = None
+
+
+def _history_writer_main(stop: Any) -> None:
+    """Body of the worker's history writer process: stream -> SQL until told to stop."""
+    settings = Settings.from_config()
+    client = redis.Redis.from_url(settings.celery.broker_url, decode_responses=True)
+    store = SqlHistoryStore.from_url(settings.history.url)
+    writer = StreamHistoryWriter(client, store, settings.celery.key_prefix)
+    thread = writer.start_thread()
+    try:
+        stop.wait()
+    finally:
+        thread.stop(drain=5)
+        store.close()
+
+
+def _start_history_writer(sender: Any = None, **_: Any) -> None:
+    """Start the worker's history writer in a process of its own.
+
+    Not a thread of the worker's main process: batch inserts there would compete for the GIL
+    with the loop that hands messages to the pool processes.
+    """
+    global _history_process
+    if _history_process is not None:
+        return
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    process = ctx.Process(
+        target=_history_writer_main, args=(stop,), name="dagcore-history", daemon=True
+    )
+    process.start()
+    _history_process = (process, stop)
+
+
+def _stop_history_writer(sender: Any = None, **_: Any) -> None:
+    global _history_process
+    if _history_process is not None:
+        process, stop = _history_process
+        stop.set()
+        process.join(15)
+        if process.is_alive():
+            process.terminate()
+        _history_process = None
+
+
+def handle_unknown(family: str, kwargs: Mapping[str, Any]) -> None:
+    """A message for a family this worker does not run: record it as a failed task."""
+    run_id, task_id = kwargs.get("run_id"), kwargs.get("task_id")
+    if not isinstance(run_id, str) or not isinstance(task_id, str):
+        return
+    bad = BadMessage(
+        "UnknownFamily",
+        f"no task family {family!r} is registered on this worker; start it with the --module "
+        f"that defines it ({kwargs.get('module')})",
+    )
+    _record_bad(context(), run_id, task_id, bad, None)
+
+
+def context() -> WorkerContext:
+    """This process's context, created after the fork on first use."""
+    global _context, _context_pid
+    if _context is None or _context_pid != os.getpid():
+        _context = WorkerContext.create(_allowed_modules)
+        _context_pid = os.getpid()
+    return _context
+
+
+# -- publishing ------------------------------------------------------------------------------
+
+
+@functools.cache
+def module_fingerprint(module: str) -> str:
+    """The code fingerprint of one module (cached: code does not change under a process)."""
+    return code_fingerprint([module])
+
+
+def send_node(app: Celery, run_id: str, node: Mapping[str, Any], producer: Any = None) -> None:
+    """Publish one task message: small, constant-size, JSON."""
+    timeout = node.get("timeout")
+    options: dict[str, Any] = {"producer": producer} if producer is not None else {}
+    if timeout:
+        # The soft limit raises inside run() so the attempt is recorded as a timeout; the hard
+        # limit is the backstop for code that swallows it.
+        options["soft_time_limit"] = float(timeout)
+        options["time_limit"] = float(timeout) + 10
+    app.send_task(
+        str(node["family"]),
+        kwargs={
+            "run_id": run_id,
+            "task_id": str(node["task_id"]),
+            "module": str(node["module"]),
+            "params": dict(node["params"]),
+            "fingerprint": module_fingerprint(str(node["module"])),
+        },
+        queue=str(node.get("queue") or "default"),
+        priority=redis_priority(int(node.get("priority") or 0)),
+        **options,
+    )
+
+
+def _publish(app: Celery, store: RunStore, run_id: str, pending: list[str]) -> int:
+    """Publish the given outbox entries of a run, then acknowledge them."""
+    if not pending:
+        return 0
+    sent = 0
+    # One producer (and connection) for the whole batch instead of one per message.
+    with app.producer_or_acquire() as producer:
+        for node in store.nodes(run_id, pending):
+            if node is not None:
+                send_node(app, run_id, node, producer=producer)
+                sent += 1
+    store.ack_outbox(run_id, pending)
+    return sent
+
+
+def publish_ready(app: Celery, store: RunStore, run_id: str) -> int:
+    """Publish everything in the run's outbox, then remove it; returns how many were sent.
+
+    A crash between the two leaves entries to publish again; the duplicates are harmless
+    (their claim answers "done").
+    """
+    return _publish(app, store, run_id, store.pending_outbox(run_id))
+
+
+# -- the handler -----------------------------------------------------------------------------
+
+
+def _validate(ctx: WorkerContext, family: str, module: str, params: Any, fingerprint: str) -> Task:
+    allowed = any(module == m or module.startswith(m + ".") for m in ctx.modules)
+    if not allowed:
+        raise BadMessage(
+            "ForbiddenModule",
+            f"{family}: module {module!r} is not one this worker imports "
+            f"({', '.join(ctx.modules) or 'none'}); start the worker with --module {module}",
+        )
+    mine = module_fingerprint(module)
+    if fingerprint != mine:
+        raise BadMessage(
+            "CodeMismatch",
+            f"{family}: the submitter's code of {module} (fingerprint {fingerprint or 'none'}) "
+            f"differs from this worker's ({mine}); deploy the same version to both",
+        )
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        raise BadMessage("BadParameters", f"{family}: parameters must be a string mapping")
+    try:
+        cls = Register.get_task_cls(family, module)
+    except Exception as exc:
+        raise BadMessage("UnknownFamily", f"{exc}") from exc
+    if cls.__module__ != module:
+        raise BadMessage(
+            "UnknownFamily", f"{family} is defined in {cls.__module__}, not in {module}"
+        )
+    try:
+        return cls.from_str_params(params)
+    except Exception as exc:
+        raise BadMessage(
+            "BadParameters", f"{family}: cannot build the task from {params!r}: {exc}"
+        ) from exc
+
+
+def _record_bad(
+    ctx: WorkerContext, run_id: str, task_id: str, bad: BadMessage, celery_id: str | None
+) -> None:
+    logger.error("rejected message for %s: %s", task_id, bad)
+    now = utcnow()
+    ctx.history.emit(AttemptStarted(run_id, task_id, 1, ctx.host, _worker_name(), celery_id, now))
+    ctx.history.emit(
+        AttemptFinished(
+            run_id,
+            task_id,
+            1,
+            now,
+            AttemptStatus.FAILED,
+            error_type=bad.error_type,
+            error_message=str(bad),
+        )
+    )
+    ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.FAILED, now))
+    ctx.store.fail(run_id, task_id, bad.error_type, str(bad), 1)
+
+
+def _delivered_too_often(ctx: WorkerContext, celery_id: str) -> bool:
+    """Count deliveries of one message; True past the cap on lost-worker redeliveries.
+
+    A message comes back with the same id only when the worker running it was lost
+    (``task_reject_on_worker_lost``); retries and woken waiters are new messages. The cap
+    stops a task that kills its worker (say, by running out of memory) from looping forever.
+    """
+    key = f"{ctx.settings.celery.key_prefix}:deliveries:{celery_id}"
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, 7 * 24 * 3600)
+    count = int(pipe.execute()[0])
+    return count > ctx.settings.celery.max_redeliveries + 1
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def _lease(ctx: WorkerContext, task_id: str, token: int) -> Iterator[threading.Event]:
+    """Renew the claim while ``run()`` executes; the event is set if the lease was lost."""
+    stop = threading.Event()
+    lost = threading.Event()
+    interval = max(ctx.lease_ms / 3000, 0.5)
+
+    def renew() -> None:
+        while not stop.wait(interval):
+            try:
+                if not ctx.store.renew(task_id, token, ctx.lease_ms):
+                    lost.set()
+                    logger.warning("lost the claim of %s while running it", task_id)
+                    return
+            except redis.RedisError:
+                logger.warning("could not renew the claim of %s; retrying", task_id)
+
+    thread = threading.Thread(target=renew, name=f"dagcore-lease-{task_id[:20]}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def handle_message(
+    celery_task: CeleryTask,
+    family: str,
+    run_id: str,
+    task_id: str,
+    module: str,
+    params: Any,
+    fingerprint: str = "",
+    **_unknown: Any,
+) -> str:
+    """Run one dagcore task message; returns what happened (for logs and Flower)."""
+    ctx = context()
+    celery_id = getattr(celery_task.request, "id", None)
+    try:
+        task = _validate(ctx, family, module, params, fingerprint)
+    except BadMessage as bad:
+        _record_bad(ctx, run_id, task_id, bad, celery_id)
+        return f"rejected: {bad.error_type}"
+    if task.task_id != task_id:
+        mismatch = BadMessage(
+            "BadParameters", f"{family}: parameters give task id {task.task_id}, not {task_id}"
+        )
+        _record_bad(ctx, run_id, task_id, mismatch, celery_id)
+        return "rejected: BadParameters"
+    if celery_id and _delivered_too_often(ctx, celery_id):
+        lost = BadMessage(
+            "WorkerLost",
+            f"{task!r}: the worker process running it died "
+            f"{ctx.settings.celery.max_redeliveries + 1} times (killed, or out of memory?); "
+            "not delivering it again. Raise the queue's memory or [celery] max_redeliveries",
+        )
+        _record_bad(ctx, run_id, task_id, lost, celery_id)
+        return "rejected: WorkerLost"
+    claim = ctx.store.claim(run_id, task_id, ctx.lease_ms)
+    if claim.status != "ok":
+        return claim.status
+    token = claim.token
+    assert token is not None
+    outcome: list[str] = []
+    try:
+        result = _run_claimed(ctx, celery_task, run_id, task, token, celery_id)
+        outcome.append(result)
+        return result
+    finally:
+        # One round trip: finish (on success), release the claim, read what became ready.
+        settled = ctx.store.settle(
+            run_id, task_id, token, done=bool(outcome) and outcome[0] in _DONE
+        )
+        _publish(celery_task.app, ctx.store, run_id, settled.outbox)
+        # Runs parked on this task's claim got it back in their outboxes: publish them too.
+        for woken in settled.woken:
+            publish_ready(celery_task.app, ctx.store, woken)
+
+
+_DONE = frozenset({"success", "complete"})
+
+
+def _run_claimed(
+    ctx: WorkerContext,
+    celery_task: CeleryTask,
+    run_id: str,
+    task: Task,
+    token: int,
+    celery_id: str | None,
+) -> str:
+    """Run the claimed task; "success" and "complete" mean the caller records it done."""
+    task_id = task.task_id
+    if _safe_complete(task):
+        ctx.store.event(run_id, "skipped", task_id)
+        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.DONE, utcnow()))
+        return "complete"
+    attempt = int(getattr(celery_task.request, "retries", 0) or 0) + 1
+    with ctx.history.batched():
+        ctx.history.emit(
+            AttemptStarted(run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, utcnow())
+        )
+        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, utcnow()))
+    ctx.store.event(run_id, "started", task_id, attempt=str(attempt))
+    with _lease(ctx, task_id, token):
+        outcome = execute(task, check_requirements=ctx.settings.worker.check_unfulfilled_deps)
+    if outcome.error_type == SoftTimeLimitExceeded.__qualname__:
+        outcome = _as_timeout(outcome, task)
+    if outcome.status is OutcomeStatus.SUCCESS:
+        with ctx.history.batched():
+            _record_attempt(ctx, run_id, task_id, attempt, outcome)
+            ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.SUCCESS, utcnow()))
+        return "success"
+    _record_attempt(ctx, run_id, task_id, attempt, outcome)
+    if outcome.status is OutcomeStatus.YIELDED:
+        return _extend(ctx, run_id, task, outcome)
+    return _failed(ctx, celery_task, run_id, task_id, attempt, outcome)
+
+
+def _safe_complete(task: Task) -> bool:
+    try:
+        return task.complete()
+    except Exception:
+        logger.exception("complete() of %r raised; running it", task)
+        return False
+
+
+def _as_timeout(outcome: Outcome, task: Task) -> Outcome:
+    return Outcome(
+        OutcomeStatus.TIMEOUT,
+        outcome.started,
+        outcome.finished,
+        error_type="Timeout",
+        error_message=f"{task!r} ran longer than its worker_timeout of {task.worker_timeout}s",
+        traceback=outcome.traceback,
+    )
+
+
+def _record_attempt(
+    ctx: WorkerContext, run_id: str, task_id: str, attempt: int, outcome: Outcome
+) -> None:
+    ctx.history.emit(attempt_finished(run_id, task_id, attempt, outcome))
+
+
+def _retry_policy(ctx: WorkerContext, run_id: str, task_id: str) -> RetryPolicy:
+    node = ctx.store.node(run_id, task_id) or {}
+    retry = node.get("retry") or {}
+    return RetryPolicy(
+        count=int(retry.get("count", 0)),
+        delay=float(retry.get("delay", 0.0)),
+        backoff=float(retry.get("backoff", 1.0)),
+    )
+
+
+def _failed(
+    ctx: WorkerContext,
+    celery_task: CeleryTask,
+    run_id: str,
+    task_id: str,
+    attempt: int,
+    outcome: Outcome,
+) -> str:
+    policy = _retry_policy(ctx, run_id, task_id)
+    if policy.allows(attempt + 1) and not ctx.store.is_cancelled(run_id):
+        delay = policy.delay_before(attempt + 1)
+        ctx.store.event(
+            run_id,
+            "retry",
+            task_id,
+            attempt=str(attempt),
+            error_type=outcome.error_type or "",
+            error_message=outcome.error_message or "",
+        )
+        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RETRY_WAIT, utcnow()))
+        # Celery publishes the next attempt with a countdown and acknowledges this one.
+        raise celery_task.retry(countdown=delay, max_retries=policy.count)
+    ctx.store.fail(
+        run_id, task_id, outcome.error_type or "Error", outcome.error_message or "", attempt
+    )
+    ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.FAILED, utcnow()))
+    return "failed"
+
+
+def _extend(ctx: WorkerContext, run_id: str, task: Task, outcome: Outcome) -> str:
+    """Plan the requirements ``run()`` yielded and add them to the run atomically."""
+    try:
+        new_tasks = [
+            Register.get_task_cls(ref.family, ref.module).from_str_params(ref.params)
+            for ref in outcome.new_deps
+        ]
+        resolver = Resolver(routing_rules(ctx.settings), ctx.settings.core.complete_check_threads)
+        fragment = resolver.resolve(new_tasks)
+    except Exception as exc:
+        ctx.store.fail(run_id, task.task_id, type(exc).__name__, str(exc), 1)
+        return "failed"
+    if not fragment.ok:
+        message = "; ".join(fragment.problems())
+        ctx.store.fail(run_id, task.task_id, "BrokenDynamicRequirement", message, 1)
+        ctx.history.emit(TaskStatusChanged(run_id, task.task_id, TaskStatus.FAILED, utcnow()))
+        return "failed"
+    nodes = list(fragment.nodes.values())
+    fresh = ctx.store.missing_nodes(run_id, [n.task_id for n in nodes])
+    if fresh:
+        ctx.history.emit(TasksPlanned(run_id, planned_tasks(fragment, fresh)))
+    direct = [t.task_id for t in new_tasks]
+    # extend() also writes the "yielded" event, in the same atomic step.
+    ctx.store.extend(run_id, task.task_id, nodes, direct)
+    ctx.history.emit(TaskStatusChanged(run_id, task.task_id, TaskStatus.PENDING, utcnow()))
+    return "yielded"
