@@ -1,0 +1,1 @@
+"""The side-by-side benchmark harness (``make bench``); not timed tests."""
