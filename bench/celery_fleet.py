@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 import sqlalchemy
+
+from celery_app.connection import redis_client
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/3")
@@ -43,7 +44,11 @@ def fleet(
     module: str, concurrency: int, env: dict[str, str], extra: tuple[str, ...] = ()
 ) -> Iterator[None]:
     """A `dagcore worker` on ``module``, ready when the block starts, stopped after it."""
-    redis.Redis.from_url(BROKER).flushdb()
+    client = redis_client(BROKER)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
     log = open(Path(env.get("ETL_OUT", "/tmp")) / "worker.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [

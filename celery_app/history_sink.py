@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from celery_app.connection import clone_client
 from dagcore.history.events import HistoryEvent, event_to_json
 
 __all__ = [
@@ -59,13 +60,9 @@ def quick_client(client: RedisClient) -> RedisClient:
     emitting task for seconds at every attempt during an outage. The twin retries once, at
     once (enough for a connection the server closed while idle), and times out.
     """
-    pool = client.connection_pool
-    kwargs = dict(pool.connection_kwargs)
-    kwargs["retry"] = Retry(NoBackoff(), 1)
-    for key, seconds in _SINK_TIMEOUTS.items():
-        if kwargs.get(key) is None:
-            kwargs[key] = seconds
-    return Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
+    kwargs = client.connection_pool.connection_kwargs
+    timeouts = {key: s for key, s in _SINK_TIMEOUTS.items() if kwargs.get(key) is None}
+    return clone_client(client, retry=Retry(NoBackoff(), 1), **timeouts)
 
 
 class Outage:

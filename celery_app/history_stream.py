@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from celery_app.connection import clone_client
 from celery_app.history_sink import (
     HISTORY_FIELD,
     Outage,
@@ -475,12 +475,9 @@ def _bytes_client(client: RedisClient) -> RedisClient:
     A client that decodes replies fails the whole read on one entry that is not UTF-8, which
     would block the stream forever; with bytes such an entry is just dead-lettered.
     """
-    pool = client.connection_pool
-    kwargs = dict(pool.connection_kwargs)
-    if not kwargs.get("decode_responses"):
+    if not client.connection_pool.connection_kwargs.get("decode_responses"):
         return client
-    kwargs["decode_responses"] = False
-    return Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
+    return clone_client(client, decode_responses=False)
 
 
 def _decode_fields(fields: Mapping[Any, Any]) -> HistoryEvent:
