@@ -6,21 +6,20 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-
-import redis
+from urllib.parse import quote
 
 from celery_app.app import make_app
+from celery_app.connection import redis_client
 from celery_app.joins import RunStore
 from dagcore.configuration.settings import Settings
 from dagcore.history.events import AttemptStatus
 from dagcore.history.store import SqlHistoryStore
 
-__all__ = ["cancel_main", "status_main"]
+__all__ = ["cancel_main", "flower_link", "status_main"]
 
 
 def _store(settings: Settings) -> RunStore:
-    client = redis.Redis.from_url(settings.celery.broker_url, decode_responses=True)
-    return RunStore(client, settings.celery.key_prefix)
+    return RunStore(redis_client(settings), settings.celery.key_prefix)
 
 
 def _running_attempts(settings: Settings, run_id: str) -> list[tuple[str, str | None, str | None]]:
@@ -36,8 +35,19 @@ def _running_attempts(settings: Settings, run_id: str) -> list[tuple[str, str | 
         history.close()
 
 
+def flower_link(flower_url: str | None, celery_id: str | None) -> str | None:
+    """The Flower page of one Celery task, when ``[celery] flower_url`` and the id are known."""
+    if not flower_url or not celery_id:
+        return None
+    return f"{flower_url.rstrip('/')}/task/{quote(celery_id, safe='')}"
+
+
 def status_main(argv: Sequence[str]) -> int:
-    """Print where a run stands: counts from Redis, running tasks from the history."""
+    """Print where a run stands: counts from Redis, running tasks from the history.
+
+    With ``[celery] flower_url`` (or ``DAGCORE_FLOWER_URL``) set, each running task also gets
+    the link to its page in Flower (``flower`` in ``--json``).
+    """
     parser = argparse.ArgumentParser(prog="dagcore status", description=status_main.__doc__)
     parser.add_argument("run_id")
     parser.add_argument("--json", action="store_true")
@@ -48,10 +58,14 @@ def status_main(argv: Sequence[str]) -> int:
         print(f"dagcore status: no run {args.run_id!r} in Redis", file=sys.stderr)
         return 2
     running = _running_attempts(settings, args.run_id)
+    flower_url = settings.celery.flower_url
     if args.json:
         payload = {
             **status,
-            "running": [{"task_id": t, "celery_id": c, "worker": w} for t, c, w in running],
+            "running": [
+                {"task_id": t, "celery_id": c, "worker": w, "flower": flower_link(flower_url, c)}
+                for t, c, w in running
+            ],
         }
         print(json.dumps(payload, indent=2, default=str))
         return 0
@@ -62,6 +76,9 @@ def status_main(argv: Sequence[str]) -> int:
     )
     for task_id, celery_id, worker in running:
         print(f"  running {task_id} on {worker or '?'} (celery id {celery_id or '?'})")
+        link = flower_link(flower_url, celery_id)
+        if link:
+            print(f"    {link}")
     return 0
 
 

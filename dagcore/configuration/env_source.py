@@ -1,7 +1,8 @@
 """Read dagcore settings from environment variables.
 
-Two documented shortcuts, ``DAGCORE_BROKER_URL`` and ``DAGCORE_HISTORY_URL``, set
-``[celery] broker_url`` and ``[history] url``. Any other setting of dagcore's own sections is
+Three documented shortcuts, ``DAGCORE_BROKER_URL``, ``DAGCORE_HISTORY_URL`` and
+``DAGCORE_FLOWER_URL``, set ``[celery] broker_url``, ``[history] url`` and
+``[celery] flower_url``. Any other setting of dagcore's own sections is
 ``DAGCORE__SECTION__KEY`` (double underscores): ``DAGCORE__CORE__WORKERS=4``,
 ``DAGCORE__RESOURCES__GPU=2``, ``DAGCORE__QUEUES__GPU__CONCURRENCY=1`` (section ``queues.gpu``).
 Section and key are lower-cased. Task-family sections are not reachable this way: family names
@@ -20,6 +21,7 @@ PREFIX = "DAGCORE__"
 SHORTCUTS: Mapping[str, tuple[str, str]] = {
     "DAGCORE_BROKER_URL": ("celery", "broker_url"),
     "DAGCORE_HISTORY_URL": ("history", "url"),
+    "DAGCORE_FLOWER_URL": ("celery", "flower_url"),
 }
 """Documented single-purpose variables (they win over the ``DAGCORE__`` spelling)."""
 
