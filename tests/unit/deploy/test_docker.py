@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -152,20 +153,6 @@ def test_compose_redis_keeps_messages() -> None:
     assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
 
 
-@pytest.fixture
-def fake_celery(tmp_path: Path) -> Path:
-    """A ``celery`` first on PATH that records its arguments and FLOWER_BASIC_AUTH."""
-    record = tmp_path / "record"
-    script = tmp_path / "celery"
-    script.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n'
-        f'printf "%s\\n" "${{FLOWER_BASIC_AUTH:-}}" >> {record}\n',
-        encoding="utf-8",
-    )
-    script.chmod(0o755)
-    return record
-
-
 def _run(script: str, record: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     path = f"{record.parent}{os.pathsep}/usr/bin{os.pathsep}/bin"
     return subprocess.run(
@@ -178,27 +165,72 @@ def _run(script: str, record: Path, *args: str, **env: str) -> subprocess.Comple
     )
 
 
-def test_healthcheck_pings_this_containers_worker(fake_celery: Path) -> None:
-    done = _run("dagcore-healthcheck", fake_celery, HOSTNAME="dagcore-worker-io-7c9f-x2")
+@pytest.fixture
+def fake_dagcore(tmp_path: Path) -> Path:
+    """A ``dagcore`` first on PATH that records its arguments and exits with $FAKE_EXIT."""
+    record = tmp_path / "record"
+    script = tmp_path / "dagcore"
+    script.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\nexit "${{FAKE_EXIT:-0}}"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return record
+
+
+def test_healthcheck_checks_this_containers_heartbeat(fake_dagcore: Path) -> None:
+    done = _run("dagcore-healthcheck", fake_dagcore)
     assert done.returncode == 0, done.stderr
-    args = fake_celery.read_text(encoding="utf-8").splitlines()
-    assert args[:4] == ["-A", "celery_app", "inspect", "ping"]
-    assert args[args.index("--destination") + 1] == "celery@dagcore-worker-io-7c9f-x2"
+    assert fake_dagcore.read_text(encoding="utf-8").splitlines() == ["worker", "--healthcheck"]
+    # The check's verdict is the probe's: exit 1 (unhealthy) goes straight through.
+    done = _run("dagcore-healthcheck", fake_dagcore, "--max-age", "9", FAKE_EXIT="1")
+    assert done.returncode == 1
+    args = fake_dagcore.read_text(encoding="utf-8").splitlines()
+    assert args == ["worker", "--healthcheck", "--max-age", "9"]
+    _run("dagcore-healthcheck", fake_dagcore, DAGCORE_HEALTHCHECK_MAX_AGE="120")
+    args = fake_dagcore.read_text(encoding="utf-8").splitlines()
+    assert args == ["worker", "--healthcheck", "--max-age", "120"]
 
 
-@pytest.mark.parametrize("auth", ["", "admin", ":pw", "admin:"])
-def test_flower_refuses_to_start_without_a_login(fake_celery: Path, auth: str) -> None:
-    done = _run("dagcore-flower", fake_celery, DAGCORE_FLOWER_BASIC_AUTH=auth)
-    assert done.returncode == 2
-    assert "DAGCORE_FLOWER_BASIC_AUTH" in done.stderr
-    assert not fake_celery.exists()
-
-
-def test_flower_gets_the_login_through_its_environment(fake_celery: Path) -> None:
+def test_flower_runs_dagcore_flower_on_the_containers_address(fake_dagcore: Path) -> None:
+    done = _run("dagcore-flower", fake_dagcore, DAGCORE_FLOWER_BASIC_AUTH="ops:s3cr3t")
+    assert done.returncode == 0, done.stderr
+    args = fake_dagcore.read_text(encoding="utf-8").splitlines()
+    # Every interface of the container (the port mapping or the Service reaches it there),
+    # and the login stays in the environment, off the command line `ps` shows.
+    assert args == ["flower", "--address", "0.0.0.0", "--port", "5555"]
     done = _run(
-        "dagcore-flower", fake_celery, "--port=5555", DAGCORE_FLOWER_BASIC_AUTH="ops:s3cr3t"
+        "dagcore-flower",
+        fake_dagcore,
+        "--url-prefix=flower",
+        DAGCORE_FLOWER_ADDRESS="127.0.0.1",
+        DAGCORE_FLOWER_PORT="8080",
     )
     assert done.returncode == 0, done.stderr
-    *args, auth = fake_celery.read_text(encoding="utf-8").splitlines()
-    assert args == ["-A", "celery_app", "flower", "--port=5555"]
-    assert auth == "ops:s3cr3t"  # FLOWER_BASIC_AUTH, not an argument `ps` would show
+    args = fake_dagcore.read_text(encoding="utf-8").splitlines()
+    assert args == ["flower", "--address", "127.0.0.1", "--port", "8080", "--url-prefix=flower"]
+
+
+@pytest.mark.parametrize("auth", ["", "admin:"])
+def test_flower_refuses_to_start_without_a_login(tmp_path: Path, auth: str) -> None:
+    # The real `dagcore flower` (it refuses before it connects to anything).
+    shim = tmp_path / "dagcore"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dagcore "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
+    done = subprocess.run(
+        ["sh", str(DOCKER / "dagcore-flower")],
+        env={
+            "PATH": f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "PYTHONPATH": str(ROOT),
+            "DAGCORE_FLOWER_BASIC_AUTH": auth,
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    error, hint = done.stderr.strip().splitlines()
+    assert error.startswith("dagcore flower: error: ") and "DAGCORE_FLOWER_BASIC_AUTH" in error
+    assert hint.startswith("hint: ")

@@ -11,7 +11,6 @@ import pytest
 
 from celery_app.app import check_countdown
 from tests.unit.deploy.manifests import (
-    DOCKER,
     DOCKERFILE,
     K8sObject,
     applied_objects,
@@ -76,11 +75,9 @@ def test_workers_run_celery_as_pid_1_with_a_grace_period_longer_than_any_task() 
         assert command[0] == "dagcore", deployment
 
 
-def _ping_timeout() -> int:
-    script = (DOCKER / "dagcore-healthcheck").read_text(encoding="utf-8")
-    match = re.search(r"DAGCORE_HEALTHCHECK_TIMEOUT:-(\d+)", script)
-    assert match
-    return int(match.group(1))
+# `dagcore worker --healthcheck` reads a file and talks to nothing; the probe's time goes to
+# Python's start-up (imports of dagcore and Celery), seconds on a busy node.
+_PROBE_STARTUP = 10
 
 
 def test_worker_probes_run_the_swappable_healthcheck_script() -> None:
@@ -91,8 +88,8 @@ def test_worker_probes_run_the_swappable_healthcheck_script() -> None:
             assert probe, f"{deployment}: no {kind}"
             assert probe["exec"]["command"] == [HEALTHCHECK], deployment
             # Kubernetes kills an exec probe at timeoutSeconds (default 1 s): it must outlast
-            # Python's start-up plus the ping's own timeout.
-            assert probe.get("timeoutSeconds", 1) > _ping_timeout() + 5, f"{deployment} {kind}"
+            # Python's start-up.
+            assert probe.get("timeoutSeconds", 1) >= _PROBE_STARTUP, f"{deployment} {kind}"
         liveness = container["livenessProbe"]
         patience = liveness.get("periodSeconds", 10) * liveness.get("failureThreshold", 3)
         assert patience >= 120, f"{deployment}: a short broker blip would restart every worker"
