@@ -24,7 +24,10 @@ from typing import Any
 import redis
 from celery import Celery, signals
 from kombu.entity import Exchange, Queue
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from celery_app.connection import REDIS_SCHEMES, SETTING, broker_options, redact, redis_client
 from celery_app.registry import (
     DEFAULT_HANDLER,
     UnknownFamilyCallback,
@@ -50,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_URL_SCHEMES = tuple(f"{scheme}://" for scheme in REDIS_SCHEMES)
 """Broker URLs whose server configuration :func:`check_settings` can inspect with redis-py."""
 
 _CHECK_TIMEOUT = 5.0
@@ -74,14 +77,23 @@ def make_app(settings: Settings | None = None) -> Celery:
 
     Args:
         settings: The settings to use (default: ``Settings.from_config()``).
+
+    Raises:
+        ConfigError: ``[celery] broker_url`` is not a valid Redis URL (see
+            :mod:`celery_app.connection`).
     """
     settings = Settings.from_config() if settings is None else settings
     celery = settings.celery
+    # The broker URL in kombu's syntax, plus Sentinel and TLS options: the same connection
+    # setting as every redis_client() of dagcore.
+    broker = broker_options(celery)
     app = Celery("dagcore", set_as_current=False)
     app.conf.update(
-        broker_url=celery.broker_url,
+        broker_url=broker["broker_url"],
+        broker_use_ssl=broker.get("broker_use_ssl"),
         broker_connection_retry_on_startup=True,
         broker_transport_options={
+            **broker["broker_transport_options"],
             "visibility_timeout": celery.visibility_timeout,
             # One Redis list per step instead of kombu's default four, so all ten steps that
             # routing.redis_priority produces stay distinct.
@@ -238,6 +250,16 @@ def redis_durability_warnings(
     return warnings
 
 
+def _broker_url(app: Celery, settings: Settings) -> str:
+    # make_app gives Celery the URL rewritten for kombu, which loses dagcore's options
+    # (master_name, TLS files); when the app still has that one, check the setting itself.
+    url = str(app.conf.broker_url)
+    configured = settings.celery.broker_url
+    if url == broker_options(configured)["broker_url"]:
+        return configured
+    return url
+
+
 def _broker_warnings(broker_url: str, health_check_interval: float) -> list[str]:
     if not broker_url.startswith(REDIS_URL_SCHEMES):
         logger.info(
@@ -245,11 +267,22 @@ def _broker_warnings(broker_url: str, health_check_interval: float) -> list[str]
             broker_url.split("://", 1)[0],
         )
         return []
-    client = redis.Redis.from_url(
-        broker_url, socket_timeout=_CHECK_TIMEOUT, socket_connect_timeout=_CHECK_TIMEOUT
+    client = redis_client(
+        broker_url,
+        decode_responses=False,
+        socket_timeout=_CHECK_TIMEOUT,
+        socket_connect_timeout=_CHECK_TIMEOUT,
+        # One quick try: the check is advice, and a refused password is not worth retrying.
+        retry=Retry(NoBackoff(), 0),
     )
     try:
         return redis_durability_warnings(client, health_check_interval)
+    except redis.exceptions.AuthenticationError as exc:
+        # Not an outage that Celery's retries would outlast: fail before consuming anything.
+        raise ConfigError(
+            f"{SETTING} {redact(broker_url)!r}: Redis refused the credentials ({exc}). Check "
+            "the user and password in the URL (percent-encode '@', ':' and '/' in them)."
+        ) from None
     except redis.exceptions.ResponseError as exc:
         # ACL users without +config and managed services (CONFIG renamed or disabled) end here.
         logger.info(
@@ -259,7 +292,8 @@ def _broker_warnings(broker_url: str, health_check_interval: float) -> list[str]
         )
         return []
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        # Celery retries the connection itself; the check is advice, not a gate.
+        # Celery retries the connection itself; the check is advice, not a gate. A sentinel
+        # that knows no master raises MasterNotFoundError, a ConnectionError.
         logger.warning("cannot reach the broker to check its configuration: %s", exc)
         return []
     finally:
@@ -273,8 +307,9 @@ def check_settings(app: Celery, settings: Settings, *, log_warnings: bool = True
     ``retry_delay``, ``retry_backoff``) and ``[worker] timeout`` must be below the broker's
     ``visibility_timeout``. Per-task retry policies and timeouts are checked where they are
     used, with :func:`check_countdown`. Advisory: Redis' eviction policy, persistence and
-    idle-client timeout, read with ``CONFIG GET`` (skipped with a note when ACLs refuse
-    ``CONFIG``).
+    idle-client timeout, read with ``CONFIG GET`` over the same connection setting as
+    everything else (with Sentinel, on the current master; skipped with a note when ACLs
+    refuse ``CONFIG``).
 
     Args:
         app: The app whose ``broker_url`` and ``broker_transport_options`` are in effect.
@@ -285,12 +320,13 @@ def check_settings(app: Celery, settings: Settings, *, log_warnings: bool = True
         The warnings.
 
     Raises:
-        ConfigError: a countdown or the worker timeout reaches the visibility timeout.
+        ConfigError: a countdown or the worker timeout reaches the visibility timeout, or
+            Redis refuses the credentials of ``[celery] broker_url``.
     """
     _check_timing(app, settings)
     options = app.conf.broker_transport_options or {}
     interval = float(options.get("health_check_interval", KOMBU_HEALTH_CHECK_INTERVAL))
-    warnings = _broker_warnings(str(app.conf.broker_url), interval)
+    warnings = _broker_warnings(_broker_url(app, settings), interval)
     if log_warnings:
         for warning in warnings:
             logger.warning("%s", warning)

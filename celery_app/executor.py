@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from celery_app.app import make_app
+from celery_app.connection import redis_client
 from celery_app.history_stream import StreamHistoryWriter
 from celery_app.joins import RunStore
 from celery_app.tasks import publish_ready
@@ -27,6 +28,7 @@ from dagcore.configuration.settings import Settings
 from dagcore.errors import ExecutionError
 from dagcore.executor.base import RunContext, RunResult
 from dagcore.executor.runner import Outcome, OutcomeStatus
+from dagcore.executor.slots import check_capacities
 from dagcore.graph import RoutingRules
 from dagcore.history.store import SqlHistoryStore
 from dagcore.plan import Node, Plan, RetryPolicy, RunState, TaskState
@@ -225,9 +227,8 @@ class CeleryExecutor:
         self.workers = workers
 
     def _client(self) -> redis.Redis[Any]:
-        return redis.Redis.from_url(
-            self.settings.celery.broker_url,
-            decode_responses=True,
+        return redis_client(
+            self.settings,
             client_name="dagcore-submitter",
             health_check_interval=10,
             socket_keepalive=True,
@@ -236,10 +237,12 @@ class CeleryExecutor:
     def execute(self, plan: Plan, context: RunContext) -> RunResult:
         """Submit ``plan`` and wait for it (unless detached)."""
         check_round_trip(plan)
+        # A task needing more of a resource than exists would wait in line forever.
+        check_capacities(plan, context.resources)
         client = self._client()
         store = RunStore(client, self.settings.celery.key_prefix)
         app = make_app(self.settings)
-        store.create_run(context.run_id, plan, plan.roots)
+        store.create_run(context.run_id, plan, plan.roots, capacities=context.resources)
         publish_ready(app, store, context.run_id)
         mirror = RunMirror.of(plan)
         result = RunResult(context.run_id, plan, mirror.state, mirror.attempts)

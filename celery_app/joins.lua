@@ -301,10 +301,15 @@ refresh_run(ttl)
 return ready
 
 --- script: claim
--- KEYS: the run's seven keys, P:claim:{task}, P:fence:{task}, P:claimwait:{task}.
--- ARGV: run id, task, lease_ms, ttl.
--- Returns {"done"} | {"cancelled"} | {"busy", holder} | {"ok", token}.
+-- KEYS: the run's seven keys, P:claim:{task}, P:fence:{task}, P:claimwait:{task}, P:claims,
+--   P:starts:{task}, P:run:{rid}:attempts.
+-- ARGV: run id, task, lease_ms, ttl, prefix, max starts (0: no cap), demand (semaphore.lua),
+--   priority.
+-- Returns {"done"} | {"cancelled"} | {"busy", holder} | {"lost", starts} | {"queued"} |
+-- {"ok", token, attempt}. "attempt" numbers the attempts of the task in the run. "lost": the task was started that many times without ever settling (it kills
+-- its worker); "queued": its semaphores are full, it waits in line for a release.
 local rid, task, lease, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local prefix, max_starts = ARGV[5], tonumber(ARGV[6])
 if redis.call('SISMEMBER', KEYS[DONE], task) == 1 then
   return {'done'}
 end
@@ -320,36 +325,84 @@ if holder then
   redis.call('EXPIRE', KEYS[10], ttl)
   return {'busy', holder}
 end
+local starts = tonumber(redis.call('GET', KEYS[12]) or '0')
+if max_starts > 0 and starts >= max_starts then
+  redis.call('DEL', KEYS[12])
+  return {'lost', tostring(starts)}
+end
+local now = now_ms()
+local demand = parse_demand(ARGV[7])
+if #demand > 0 then
+  resolve_capacities(demand, KEYS[META])
+  if not sem_acquire(prefix, demand, rid .. '|' .. task, tonumber(ARGV[8]), now, lease, ttl) then
+    return {'queued'}
+  end
+end
+redis.call('INCR', KEYS[12])
+redis.call('EXPIRE', KEYS[12], ttl)
 local token = redis.call('INCR', KEYS[9])
 redis.call('EXPIRE', KEYS[9], ttl)
 redis.call('SET', KEYS[8], rid .. '|' .. token, 'PX', lease)
-return {'ok', tostring(token)}
+redis.call('ZADD', KEYS[11], now + lease, task)
+redis.call('EXPIRE', KEYS[11], ttl)
+local attempt = redis.call('HINCRBY', KEYS[13], task, 1)
+redis.call('EXPIRE', KEYS[13], ttl)
+return {'ok', tostring(token), tostring(attempt)}
 
 --- script: renew
--- KEYS: P:claim:{task}. ARGV: token, lease_ms. Returns 1 if the token still holds the claim.
-if holds(redis.call('GET', KEYS[1]), ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-  return 1
-end
-return 0
-
---- script: release
--- KEYS: P:claim:{task}, P:claimwait:{task}. ARGV: token, prefix, task, ttl.
--- Returns 1 if the token held the claim (it is gone now and the waiters have the task).
+-- KEYS: P:claim:{task}, P:claims. ARGV: token, lease_ms, prefix, task, holder, semaphore names
+--   (one per line).
+-- Returns 1 if the token still holds the claim and every slot, 2 if it holds the claim but a
+-- slot's lease ran out (and was given to someone else), 0 if the claim was lost.
 if not holds(redis.call('GET', KEYS[1]), ARGV[1]) then
   return 0
 end
+local lease = tonumber(ARGV[2])
+local expiry = now_ms() + lease
+redis.call('PEXPIRE', KEYS[1], lease)
+redis.call('ZADD', KEYS[2], expiry, ARGV[4])
+local kept = 1
+for _, name in ipairs(split_lines(ARGV[6])) do
+  local holders = sem_key(ARGV[3], name, 'holders')
+  if redis.call('ZSCORE', holders, ARGV[5]) then
+    redis.call('ZADD', holders, expiry, ARGV[5])
+  else
+    kept = 2
+  end
+end
+return kept
+
+--- script: release
+-- KEYS: P:claim:{task}, P:claimwait:{task}, P:claims, P:starts:{task}.
+-- ARGV: token, prefix, task, ttl, holder, semaphore names (one per line), lease_ms, "1" to keep
+--   the count of unsettled starts (an interrupted attempt: it counts towards "lost").
+-- Returns 1 if the token held the claim (it is gone now, its slots went to the next waiters
+-- and the runs parked on the claim have the task back), else 0 and nothing changes.
+if not holds(redis.call('GET', KEYS[1]), ARGV[1]) then
+  return 0
+end
+local prefix, task, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
 redis.call('DEL', KEYS[1])
-wake_waiters(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+if ARGV[8] ~= '1' then
+  redis.call('DEL', KEYS[4])
+end
+redis.call('ZREM', KEYS[3], task)
+sem_release(prefix, split_lines(ARGV[6]), ARGV[5], tonumber(ARGV[7]), ttl)
+wake_waiters(KEYS[2], prefix, task, ttl)
 return 1
 
 --- script: transition
--- KEYS: the run's seven keys. ARGV: from status, to status, event type ('' for none), ttl.
--- Returns 1 if the run was in the "from" status and is now in the "to" status.
+-- KEYS: the run's seven keys, P:runs. ARGV: from status, to status, event type ('' for none),
+-- ttl. Returns 1 if the run was in the "from" status and is now in the "to" status.
 if redis.call('HGET', KEYS[META], 'status') ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[META], 'status', ARGV[2])
+if ARGV[2] ~= 'RUNNING' then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[META], 'ended', string.format('%s.%06d', t[1], tonumber(t[2])))
+  redis.call('SREM', KEYS[8], string.match(KEYS[META], '{(.*)}'))
+end
 if ARGV[3] ~= '' then
   -- A run-level event has an empty task: it wakes a submitter blocked on the stream.
   redis.call('XADD', KEYS[EVENTS], '*', 'type', ARGV[3], 'task', '')

@@ -35,7 +35,9 @@ from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
+from celery_app.connection import redis_client
 from celery_app.keys import DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, Keys, RunKeys
+from celery_app.semaphore import NO_DEMAND, Demand
 from dagcore.errors import ExecutionError
 from dagcore.plan import Node, Plan
 
@@ -43,12 +45,13 @@ __all__ = [
     "WORKER_EVENTS",
     "Claim",
     "ClaimStatus",
+    "Lease",
     "RunExistsError",
     "RunStore",
     "RunStoreError",
 ]
 
-ClaimStatus = Literal["ok", "done", "cancelled", "busy"]
+ClaimStatus = Literal["ok", "done", "cancelled", "busy", "queued", "lost"]
 
 #: Event types a worker writes itself; ``done``, ``failed`` and ``yielded`` come from the
 #: scripts, in the same atomic step as the change they report.
@@ -70,6 +73,11 @@ class Settled:
     woken: list[str]
 
 
+Lease = Literal["lost", "held", "slot_lost"]
+"""What a renewal found: the claim is gone, everything is held, or a slot's lease ran out."""
+_LEASES: tuple[Lease, ...] = ("lost", "held", "slot_lost")
+
+
 class RunStoreError(ExecutionError):
     """Redis refused an update of a run's bookkeeping (an unknown task or requirement)."""
 
@@ -84,16 +92,23 @@ class Claim:
 
     Attributes:
         status: ``ok`` (run it, holding ``token``), ``done`` (finished in this run already),
-            ``cancelled`` (the run takes no more work: cancelled, finished or gone) or ``busy``
+            ``cancelled`` (the run takes no more work: cancelled, finished or gone), ``busy``
             (another run or copy holds it; this run is parked and gets the task back through its
-            outbox when the holder lets go).
+            outbox when the holder lets go), ``queued`` (a semaphore is full; the task waits in
+            line and comes back through the outbox with its slots) or ``lost`` (started
+            ``starts`` times without ever settling: it kills its worker; the count is reset).
         token: the fencing token of an ``ok`` claim, to renew and release it.
         holder: the run id holding a ``busy`` claim.
+        starts: the unsettled starts of a ``lost`` task.
+        attempt: the number of an ``ok`` claim's attempt in the run (1, 2, ...): retries,
+            redeliveries after a lost worker and interrupted attempts each count.
     """
 
     status: ClaimStatus
     token: int | None = None
     holder: str | None = None
+    starts: int = 0
+    attempt: int = 0
 
     @property
     def ok(self) -> bool:
@@ -121,11 +136,17 @@ def _node_json(node: Node, dependents: Sequence[str]) -> str:
 
 
 def _load_scripts() -> dict[str, str]:
-    """The scripts of ``joins.lua`` by name, each prefixed with the shared ``common`` section."""
-    text = resources.files("celery_app").joinpath("joins.lua").read_text(encoding="utf-8")
-    parts = re.split(r"^--- script: (\w+)\n", text, flags=re.MULTILINE)
-    bodies = dict(zip(parts[1::2], parts[2::2], strict=True))
-    common = bodies.pop("common")
+    """The scripts of ``joins.lua`` and ``semaphore.lua`` by name.
+
+    Each is prefixed with both files' ``common`` sections, joins.lua's first.
+    """
+    common, bodies = "", {}
+    for filename in ("joins.lua", "semaphore.lua"):
+        text = resources.files("celery_app").joinpath(filename).read_text(encoding="utf-8")
+        parts = re.split(r"^--- script: (\w+)\n", text, flags=re.MULTILINE)
+        found = dict(zip(parts[1::2], parts[2::2], strict=True))
+        common += found.pop("common")
+        bodies.update(found)
     return {name: common + body for name, body in bodies.items()}
 
 
@@ -175,16 +196,23 @@ class RunStore:
         cls, url: str, prefix: str = DEFAULT_PREFIX, ttl_seconds: int = DEFAULT_TTL_SECONDS
     ) -> RunStore:
         """A store on a new client for ``url`` (``redis://host:port/db``)."""
-        return cls(Redis.from_url(url, decode_responses=True), prefix, ttl_seconds)
+        return cls(redis_client(url), prefix, ttl_seconds)
 
     # -- creating a run -------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, plan: Plan, roots: Sequence[str] | None = None) -> list[str]:
+    def create_run(
+        self,
+        run_id: str,
+        plan: Plan,
+        roots: Sequence[str] | None = None,
+        capacities: Mapping[str, int] | None = None,
+    ) -> list[str]:
         """Write a run and push its initially ready tasks to the outbox.
 
         Complete nodes go to the done set, the others get their count of requirements not done;
         incomplete, non-external nodes with nothing to wait for are ready. The nodes go in
         chunks (one script call each) and the run's meta, which makes it live for workers, last.
+        ``capacities`` are the run's resource capacities, read by the semaphores.
 
         Returns:
             The ready task ids (also in the outbox until acknowledged).
@@ -214,8 +242,11 @@ class RunStore:
                 "created": f"{seconds}.{micros:06d}",
                 "total": len(nodes),
                 "roots": json.dumps(list(plan.roots if roots is None else roots)),
+                "capacities": json.dumps(dict(capacities or {})),
             },
         )
+        pipe.sadd(self.keys.runs, run_id)
+        pipe.expire(self.keys.runs, self.ttl_seconds)
         for start in range(0, len(ready), _CHUNK):
             pipe.rpush(keys.outbox, *ready[start : start + _CHUNK])
         for key in keys.all():
@@ -344,8 +375,27 @@ class RunStore:
 
     # -- claims ---------------------------------------------------------------------------------
 
-    def claim(self, run_id: str, task_id: str, lease_ms: int) -> Claim:
-        """Try to take the global claim of ``task_id`` for ``run_id`` for ``lease_ms``."""
+    def claim(
+        self,
+        run_id: str,
+        task_id: str,
+        lease_ms: int,
+        *,
+        demand: Demand = NO_DEMAND,
+        priority: int = 0,
+        max_starts: int = 0,
+    ) -> Claim:
+        """Try to take the global claim of ``task_id`` for ``run_id``, and its slots.
+
+        Args:
+            run_id: the run the message belongs to.
+            task_id: the task to claim.
+            lease_ms: lifetime of the claim and the slots unless renewed.
+            demand: the semaphore slots the task needs (:func:`celery_app.semaphore.demand_of`).
+            priority: the task's place in line if it has to wait for a slot.
+            max_starts: answer ``lost`` once the task was started this many times without
+                settling (0: no cap).
+        """
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, not {lease_ms} (task {task_id})")
         keys = [
@@ -353,54 +403,138 @@ class RunStore:
             self.keys.claim(task_id),
             self.keys.fence(task_id),
             self.keys.claimwait(task_id),
+            self.keys.claims,
+            self.keys.starts(task_id),
+            self.keys.attempts(run_id),
         ]
-        reply = _texts(self._run("claim", keys, [run_id, task_id, lease_ms, self.ttl_seconds]))
+        args = [
+            run_id,
+            task_id,
+            lease_ms,
+            self.ttl_seconds,
+            self.keys.prefix,
+            max_starts,
+            demand.encoded(),
+            priority,
+        ]
+        reply = _texts(self._run("claim", keys, args))
         status = reply[0]
         if status == "ok":
-            return Claim("ok", token=int(reply[1]))
+            return Claim("ok", token=int(reply[1]), attempt=int(reply[2]))
         if status == "busy":
             return Claim("busy", holder=reply[1].rpartition("|")[0])
+        if status == "lost":
+            return Claim("lost", starts=int(reply[1]))
         if status == "done":
             return Claim("done")
+        if status == "queued":
+            return Claim("queued")
         return Claim("cancelled")
 
-    def renew(self, task_id: str, token: int, lease_ms: int) -> bool:
-        """Extend the lease if ``token`` still holds the claim; False if it was lost."""
-        return bool(self._run("renew", [self.keys.claim(task_id)], [str(token), lease_ms]))
+    def renew(
+        self,
+        task_id: str,
+        token: int,
+        lease_ms: int,
+        *,
+        run_id: str = "",
+        demand: Demand = NO_DEMAND,
+    ) -> Lease:
+        """Extend the claim and the slots held with ``token``; says what is still held."""
+        keys = [self.keys.claim(task_id), self.keys.claims]
+        args = [
+            str(token),
+            lease_ms,
+            self.keys.prefix,
+            task_id,
+            f"{run_id}|{task_id}",
+            demand.names(),
+        ]
+        return _LEASES[int(self._run("renew", keys, args))]
 
-    def release(self, task_id: str, token: int) -> bool:
-        """Give up the claim held with ``token`` and hand the task to the parked runs.
+    def _release_call(
+        self,
+        run_id: str,
+        task_id: str,
+        token: int,
+        demand: Demand,
+        lease_ms: int,
+        keep_starts: bool = False,
+    ) -> tuple[list[str], list[object]]:
+        keys = [
+            self.keys.claim(task_id),
+            self.keys.claimwait(task_id),
+            self.keys.claims,
+            self.keys.starts(task_id),
+        ]
+        args: list[object] = [
+            str(token),
+            self.keys.prefix,
+            task_id,
+            self.ttl_seconds,
+            f"{run_id}|{task_id}",
+            demand.names(),
+            lease_ms,
+            "1" if keep_starts else "0",
+        ]
+        return keys, args
+
+    def release(
+        self,
+        task_id: str,
+        token: int,
+        *,
+        run_id: str = "",
+        demand: Demand = NO_DEMAND,
+        lease_ms: int = 60_000,
+    ) -> bool:
+        """Give up the claim held with ``token`` and its slots; hand both to whoever waits.
+
+        Slots go to the parked tasks (under a ``lease_ms`` lease), the task to the runs parked
+        on its claim; both through their runs' outboxes and ``P:woken``.
 
         Returns:
             False (and nothing changes) if ``token`` does not hold the claim (a stale holder).
         """
-        keys = [self.keys.claim(task_id), self.keys.claimwait(task_id)]
-        args = [str(token), self.keys.prefix, task_id, self.ttl_seconds]
+        keys, args = self._release_call(run_id, task_id, token, demand, lease_ms)
         return bool(self._run("release", keys, args))
 
-    def settle(self, run_id: str, task_id: str, token: int, *, done: bool) -> Settled:
+    def settle(
+        self,
+        run_id: str,
+        task_id: str,
+        token: int,
+        *,
+        done: bool,
+        requeue: bool = False,
+        demand: Demand = NO_DEMAND,
+        lease_ms: int = 60_000,
+    ) -> Settled:
         """End an attempt in one round trip: finish (if ``done``), release, read the outboxes.
 
         Pipelines ``finish``, ``release``, the run's outbox and the woken runs; the caller
-        publishes the outbox entries and then acknowledges them (:meth:`ack_outbox`).
+        publishes the outbox entries and then acknowledges them (:meth:`ack_outbox`). With
+        ``requeue`` (an interrupted attempt) the task goes back to the outbox first, so it is
+        published again.
         """
         keys = self.keys.run(run_id)
         pipe = self.redis.pipeline(transaction=False)
+        if requeue:
+            pipe.rpush(keys.outbox, task_id)
         if done:
             self._scripts["finish"](
                 keys=[*keys.all(), self.keys.claimwait(task_id)],
                 args=[task_id, self.keys.prefix, self.ttl_seconds],
                 client=pipe,
             )
-        self._scripts["release"](
-            keys=[self.keys.claim(task_id), self.keys.claimwait(task_id)],
-            args=[str(token), self.keys.prefix, task_id, self.ttl_seconds],
-            client=pipe,
+        release_keys, release_args = self._release_call(
+            run_id, task_id, token, demand, lease_ms, keep_starts=requeue
         )
+        self._scripts["release"](keys=release_keys, args=release_args, client=pipe)
         pipe.lrange(keys.outbox, 0, -1)
-        pipe.lpop(self.keys.prefix + ":woken", 100)
+        pipe.lpop(self.keys.woken, 100)
         replies = pipe.execute()
-        ready = _texts(replies[0]) if done else []
+        ready = _texts(replies[int(requeue)]) if done else []
         return Settled(ready, _texts(replies[-2]), sorted(set(_texts(replies[-1] or []))))
 
     def take_woken(self, limit: int = 100) -> list[str]:
@@ -409,7 +543,7 @@ class RunStore:
         Each entry is handed to one caller (LPOP), so the outbox is published promptly by the
         worker that released the claim; a crash in between is repaired by the reaper.
         """
-        reply = self.redis.lpop(self.keys.prefix + ":woken", limit)
+        reply = self.redis.lpop(self.keys.woken, limit)
         return sorted(set(_texts(reply or [])))
 
     # -- the run as a whole ---------------------------------------------------------------------
@@ -501,7 +635,29 @@ class RunStore:
 
     def _transition(self, run_id: str, current: str, new: str, event_type: str) -> bool:
         args = [current, new, event_type, self.ttl_seconds]
-        return bool(self._run("transition", self.keys.run(run_id).all(), args))
+        keys = [*self.keys.run(run_id).all(), self.keys.runs]
+        return bool(self._run("transition", keys, args))
+
+    # -- the reaper's side ----------------------------------------------------------------------
+
+    def reap_claims(self, limit: int = 1000) -> int:
+        """Wake the runs parked on claims whose lease ran out; returns how many were woken."""
+        args = [self.keys.prefix, self.ttl_seconds, limit]
+        return int(self._run("reap_claims", [self.keys.claims], args))
+
+    def reap_semaphores(self, lease_ms: int) -> tuple[int, int]:
+        """Free slots whose lease ran out and grant waiters; returns (freed, granted)."""
+        args = [self.keys.prefix, lease_ms, self.ttl_seconds]
+        freed, granted = self._run("reap_sems", [self.keys.sems], args)
+        return int(freed), int(granted)
+
+    def live_runs(self) -> list[str]:
+        """Ids of the runs still marked running (``P:runs``)."""
+        return sorted(_texts(self.redis.smembers(self.keys.runs)))
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop a run from ``P:runs`` (its meta is gone or it ended)."""
+        self.redis.srem(self.keys.runs, run_id)
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
         try:

@@ -7,18 +7,36 @@ several deployments can share one Redis. The keys of one run carry the run id as
 =================================  ======  =========================================================
 key                                type    holds (TTL)
 =================================  ======  =========================================================
-``P:run:{rid}:meta``               HASH    status, created, total, roots (run TTL)
+``P:run:{rid}:meta``               HASH    status, created, ended, total, roots, capacities
 ``P:run:{rid}:nodes``              HASH    task id -> node JSON with ``dependents`` (run TTL)
 ``P:run:{rid}:waiting``            HASH    task id -> requirements not done yet (run TTL)
 ``P:run:{rid}:done``               SET     task ids done in the run (run TTL)
 ``P:run:{rid}:failed``             SET     task ids that failed for good (run TTL)
 ``P:run:{rid}:outbox``             LIST    ready task ids still to be published (run TTL)
 ``P:run:{rid}:events``             STREAM  progress events the submitter follows (run TTL)
+``P:run:{rid}:attempts``           HASH    task id -> attempts started in the run (run TTL)
 ``P:claim:{task_id}``              STRING  ``<run_id>|<token>`` of the holder (the lease, in ms)
 ``P:fence:{task_id}``              INT     fencing token counter (run TTL, refreshed on claim)
 ``P:claimwait:{task_id}``          LIST    run ids waiting for the holder (run TTL)
+``P:claims``                       ZSET    task id -> lease expiry (ms, Redis TIME); the reaper
+                                           wakes the waiters of claims that expired
+``P:starts:{task_id}``             INT     starts of ``run()`` not settled yet: a count past
+                                           ``max_redeliveries`` means the task kills its worker
+``P:runs``                         SET     ids of runs still RUNNING (the reaper's outbox sweep)
+``P:woken``                        LIST    run ids whose outbox a release refilled
+``P:sem:{name}:holders``           ZSET    holder (``run|task``) -> lease expiry (ms)
+``P:sem:{name}:units``             HASH    holder -> units held
+``P:sem:{name}:state``             HASH    ``used`` (units held), ``capacity`` (last configured)
+``P:sem:{name}:waiters``           ZSET    waiter (``run|task``) -> place in line
+``P:semwait:{run}|{task}``         STRING  the waiter's demand (``name=units`` lines)
+``P:sems``                         SET     names of the semaphores in use (for the reaper)
+``P:reaper``                       STRING  the reaper's lock (holder id, PX)
 ``P:history``                      STREAM  history events for the SQL writer (not a run key)
 =================================  ======  =========================================================
+
+Semaphore names are ``family:<task family>`` for ``max_running`` and ``resource:<name>`` for
+``resources``. Semaphore keys, ``P:claims``, ``P:runs`` and ``P:sems`` get the run TTL on every
+write, so a deployment that stops using them loses them a week later.
 
 "Run TTL" is :data:`DEFAULT_TTL_SECONDS` unless the store is given another; every script that
 writes a run's keys refreshes the TTL of all seven, so a run that is still moving never expires
@@ -29,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_TTL_SECONDS", "Keys", "RunKeys"]
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TTL_SECONDS", "Keys", "RunKeys", "SemKeys"]
 
 DEFAULT_PREFIX = "dagcore"
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
@@ -61,6 +79,16 @@ class RunKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class SemKeys:
+    """The keys of one semaphore, in the order the Lua scripts receive them."""
+
+    holders: str
+    units: str
+    state: str
+    waiters: str
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     """Builds the key names under one prefix."""
 
@@ -83,6 +111,10 @@ class Keys:
             events=base + "events",
         )
 
+    def attempts(self, run_id: str) -> str:
+        """Attempts started per task of a run (not one of the seven keys the scripts share)."""
+        return self.run_base(run_id) + "attempts"
+
     def claim(self, task_id: str) -> str:
         """The global claim (lease) of a task id, shared by every run."""
         return f"{self.prefix}:claim:{task_id}"
@@ -94,6 +126,44 @@ class Keys:
     def claimwait(self, task_id: str) -> str:
         """The runs waiting for the current holder of a task id."""
         return f"{self.prefix}:claimwait:{task_id}"
+
+    @property
+    def claims(self) -> str:
+        """Every live claim with its lease expiry, for the reaper."""
+        return f"{self.prefix}:claims"
+
+    def starts(self, task_id: str) -> str:
+        """Unsettled starts of a task id (the lost-worker redelivery cap)."""
+        return f"{self.prefix}:starts:{task_id}"
+
+    @property
+    def runs(self) -> str:
+        """The ids of runs still running."""
+        return f"{self.prefix}:runs"
+
+    @property
+    def woken(self) -> str:
+        """Runs whose outbox a release refilled."""
+        return f"{self.prefix}:woken"
+
+    def sem(self, name: str) -> SemKeys:
+        """The keys of semaphore ``name``."""
+        base = f"{self.prefix}:sem:{name}:"
+        return SemKeys(base + "holders", base + "units", base + "state", base + "waiters")
+
+    def semwait(self, holder: str) -> str:
+        """The demand of a parked waiter (``run|task``)."""
+        return f"{self.prefix}:semwait:{holder}"
+
+    @property
+    def sems(self) -> str:
+        """The names of the semaphores in use."""
+        return f"{self.prefix}:sems"
+
+    @property
+    def reaper(self) -> str:
+        """The reaper's lock."""
+        return f"{self.prefix}:reaper"
 
     @property
     def history(self) -> str:

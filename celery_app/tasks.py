@@ -7,9 +7,11 @@ bookkeeping lives in Redis (:mod:`celery_app.joins`). The steps:
 1. Validate: the module is one this worker was told to import, the family is defined there, the
    parameters parse, the code fingerprint matches. Bad input is recorded as a failed task (with
    the reason) and acknowledged; the worker keeps running.
-2. Claim the task id (global lease + fencing token). ``done`` (a redelivered copy), ``busy``
-   (another copy or run holds it: we are parked as a waiter and woken when it ends) and
-   ``cancelled`` end here.
+2. Claim the task id (global lease + fencing token) and, in the same step, the semaphore slots
+   of its ``max_running`` and ``resources`` (:mod:`celery_app.semaphore`). ``done`` (a
+   redelivered copy), ``busy`` (another copy or run holds it: we are parked as a waiter and
+   woken when it ends), ``queued`` (no free slot: parked in line, handed the slots on a
+   release), ``lost`` (it killed its worker too often) and ``cancelled`` end here.
 3. Skip ``run()`` if the task is already complete (its outputs exist).
 4. Run the attempt with :func:`dagcore.executor.runner.execute`, renewing the lease meanwhile.
 5. Success: ``finish`` (exactly-once readiness of dependents), publish the outbox. Failure:
@@ -21,12 +23,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +37,13 @@ from celery import Celery, signals
 from celery import Task as CeleryTask
 from celery.exceptions import SoftTimeLimitExceeded
 
+from celery_app import shutdown, upkeep
+from celery_app.connection import redis_client
 from celery_app.fingerprint import code_fingerprint
-from celery_app.history_stream import RedisHistorySink, StreamHistoryWriter
-from celery_app.joins import RunStore
+from celery_app.history_stream import RedisHistorySink
+from celery_app.joins import Claim, RunStore
 from celery_app.routing import redis_priority
+from celery_app.semaphore import Demand, demand_of
 from dagcore.configuration.settings import Settings
 from dagcore.executor.base import attempt_finished, planned_tasks
 from dagcore.executor.runner import Outcome, OutcomeStatus, execute
@@ -52,7 +57,6 @@ from dagcore.history.events import (
     TaskStatusChanged,
     utcnow,
 )
-from dagcore.history.store import SqlHistoryStore
 from dagcore.interface import routing_rules
 from dagcore.plan import RetryPolicy
 from dagcore.task import Task
@@ -89,7 +93,7 @@ class WorkerContext:
     def create(cls, modules: tuple[str, ...], settings: Settings | None = None) -> WorkerContext:
         """Connect to the broker's Redis and fingerprint the allowed modules."""
         settings = settings or Settings.from_config()
-        client = redis.Redis.from_url(settings.celery.broker_url, decode_responses=True)
+        client = redis_client(settings)
         prefix = settings.celery.key_prefix
         return cls(
             settings=settings,
@@ -113,60 +117,15 @@ _allowed_modules: tuple[str, ...] = ()
 def configure(modules: tuple[str, ...]) -> None:
     """Set the modules this worker may run families from (called by ``dagcore worker``).
 
-    Also embeds one history writer in the worker's main process: it moves the history
-    stream into SQL in batches (several writers share the stream as a consumer group).
+    Also starts the worker's upkeep process when it is ready (:mod:`celery_app.upkeep`): a
+    history writer that moves the history stream into SQL in batches (several writers share
+    the stream as a consumer group) and the reaper.
     """
     global _allowed_modules, _context
     _allowed_modules = tuple(modules)
     _context = None
-    signals.worker_ready.connect(_start_history_writer, weak=False)
-    signals.worker_shutdown.connect(_stop_history_writer, weak=False)
-
-
-_history_process: Any = None
-
-
-def _history_writer_main(stop: Any) -> None:
-    """Body of the worker's history writer process: stream -> SQL until told to stop."""
-    settings = Settings.from_config()
-    client = redis.Redis.from_url(settings.celery.broker_url, decode_responses=True)
-    store = SqlHistoryStore.from_url(settings.history.url)
-    writer = StreamHistoryWriter(client, store, settings.celery.key_prefix)
-    thread = writer.start_thread()
-    try:
-        stop.wait()
-    finally:
-        thread.stop(drain=5)
-        store.close()
-
-
-def _start_history_writer(sender: Any = None, **_: Any) -> None:
-    """Start the worker's history writer in a process of its own.
-
-    Not a thread of the worker's main process: batch inserts there would compete for the GIL
-    with the loop that hands messages to the pool processes.
-    """
-    global _history_process
-    if _history_process is not None:
-        return
-    ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
-    process = ctx.Process(
-        target=_history_writer_main, args=(stop,), name="dagcore-history", daemon=True
-    )
-    process.start()
-    _history_process = (process, stop)
-
-
-def _stop_history_writer(sender: Any = None, **_: Any) -> None:
-    global _history_process
-    if _history_process is not None:
-        process, stop = _history_process
-        stop.set()
-        process.join(15)
-        if process.is_alive():
-            process.terminate()
-        _history_process = None
+    signals.worker_ready.connect(upkeep.start, weak=False)
+    signals.worker_shutdown.connect(upkeep.stop, weak=False)
 
 
 def handle_unknown(family: str, kwargs: Mapping[str, Any]) -> None:
@@ -307,28 +266,19 @@ def _record_bad(
     ctx.store.fail(run_id, task_id, bad.error_type, str(bad), 1)
 
 
-def _delivered_too_often(ctx: WorkerContext, celery_id: str) -> bool:
-    """Count deliveries of one message; True past the cap on lost-worker redeliveries.
-
-    A message comes back with the same id only when the worker running it was lost
-    (``task_reject_on_worker_lost``); retries and woken waiters are new messages. The cap
-    stops a task that kills its worker (say, by running out of memory) from looping forever.
-    """
-    key = f"{ctx.settings.celery.key_prefix}:deliveries:{celery_id}"
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, 7 * 24 * 3600)
-    count = int(pipe.execute()[0])
-    return count > ctx.settings.celery.max_redeliveries + 1
-
-
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @contextmanager
-def _lease(ctx: WorkerContext, task_id: str, token: int) -> Iterator[threading.Event]:
-    """Renew the claim while ``run()`` executes; the event is set if the lease was lost."""
+def _lease(
+    ctx: WorkerContext, run_id: str, task_id: str, token: int, demand: Demand
+) -> Iterator[threading.Event]:
+    """Renew the claim and the slots while ``run()`` executes; the event is set on a loss.
+
+    A lost claim or slot is logged and written to the run's events (``lease_lost``): another
+    worker may be running the task, or more tasks than the limit may be running.
+    """
     stop = threading.Event()
     lost = threading.Event()
     interval = max(ctx.lease_ms / 3000, 0.5)
@@ -336,12 +286,17 @@ def _lease(ctx: WorkerContext, task_id: str, token: int) -> Iterator[threading.E
     def renew() -> None:
         while not stop.wait(interval):
             try:
-                if not ctx.store.renew(task_id, token, ctx.lease_ms):
-                    lost.set()
-                    logger.warning("lost the claim of %s while running it", task_id)
-                    return
+                lease = ctx.store.renew(task_id, token, ctx.lease_ms, run_id=run_id, demand=demand)
             except redis.RedisError:
-                logger.warning("could not renew the claim of %s; retrying", task_id)
+                logger.warning("could not renew the lease of %s; retrying", task_id)
+                continue
+            if lease != "held":
+                lost.set()
+                what = "claim" if lease == "lost" else "semaphore slot"
+                logger.warning("lost the %s of %s while running it", what, task_id)
+                with suppress(redis.RedisError):
+                    ctx.store.event(run_id, "lease_lost", task_id, lease=what)
+                return
 
     thread = threading.Thread(target=renew, name=f"dagcore-lease-{task_id[:20]}", daemon=True)
     thread.start()
@@ -376,29 +331,52 @@ def handle_message(
         )
         _record_bad(ctx, run_id, task_id, mismatch, celery_id)
         return "rejected: BadParameters"
-    if celery_id and _delivered_too_often(ctx, celery_id):
+    try:
+        demand = demand_of(task)
+    except ValueError as exc:
+        _record_bad(ctx, run_id, task_id, BadMessage("BadLimits", str(exc)), celery_id)
+        return "rejected: BadLimits"
+    claim = ctx.store.claim(
+        run_id,
+        task_id,
+        ctx.lease_ms,
+        demand=demand,
+        priority=int(task.priority or 0),
+        max_starts=ctx.settings.celery.max_redeliveries + 1,
+    )
+    if claim.status == "lost":
         lost = BadMessage(
             "WorkerLost",
-            f"{task!r}: the worker process running it died "
-            f"{ctx.settings.celery.max_redeliveries + 1} times (killed, or out of memory?); "
-            "not delivering it again. Raise the queue's memory or [celery] max_redeliveries",
+            f"{task!r}: the worker process running it died {claim.starts} times "
+            "(killed, or out of memory?); not delivering it again. Raise the queue's memory "
+            "or [celery] max_redeliveries",
         )
         _record_bad(ctx, run_id, task_id, lost, celery_id)
         return "rejected: WorkerLost"
-    claim = ctx.store.claim(run_id, task_id, ctx.lease_ms)
     if claim.status != "ok":
         return claim.status
     token = claim.token
     assert token is not None
     outcome: list[str] = []
     try:
-        result = _run_claimed(ctx, celery_task, run_id, task, token, celery_id)
+        result = _run_claimed(ctx, celery_task, run_id, task, claim, celery_id, demand)
         outcome.append(result)
         return result
+    except SystemExit as exc:
+        if shutdown.is_termination(exc):
+            outcome.append(_INTERRUPTED)
+        raise
     finally:
-        # One round trip: finish (on success), release the claim, read what became ready.
+        # One round trip: finish (on success), release the claim and the slots (also before a
+        # retry's delay), read what became ready.
         settled = ctx.store.settle(
-            run_id, task_id, token, done=bool(outcome) and outcome[0] in _DONE
+            run_id,
+            task_id,
+            token,
+            done=bool(outcome) and outcome[0] in _DONE,
+            requeue=bool(outcome) and outcome[0] == _INTERRUPTED,
+            demand=demand,
+            lease_ms=ctx.lease_ms,
         )
         _publish(celery_task.app, ctx.store, run_id, settled.outbox)
         # Runs parked on this task's claim got it back in their outboxes: publish them too.
@@ -407,6 +385,7 @@ def handle_message(
 
 
 _DONE = frozenset({"success", "complete"})
+_INTERRUPTED = "interrupted"
 
 
 def _run_claimed(
@@ -414,8 +393,9 @@ def _run_claimed(
     celery_task: CeleryTask,
     run_id: str,
     task: Task,
-    token: int,
+    claim: Claim,
     celery_id: str | None,
+    demand: Demand,
 ) -> str:
     """Run the claimed task; "success" and "complete" mean the caller records it done."""
     task_id = task.task_id
@@ -423,15 +403,25 @@ def _run_claimed(
         ctx.store.event(run_id, "skipped", task_id)
         ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.DONE, utcnow()))
         return "complete"
-    attempt = int(getattr(celery_task.request, "retries", 0) or 0) + 1
+    attempt = claim.attempt
+    outcome_started = time.time()
+    token = claim.token
+    assert token is not None
     with ctx.history.batched():
         ctx.history.emit(
             AttemptStarted(run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, utcnow())
         )
         ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, utcnow()))
-    ctx.store.event(run_id, "started", task_id, attempt=str(attempt))
-    with _lease(ctx, task_id, token):
-        outcome = execute(task, check_requirements=ctx.settings.worker.check_unfulfilled_deps)
+    ctx.store.event(run_id, "started", task_id, attempt=str(attempt), celery_id=celery_id or "")
+    with _lease(ctx, run_id, task_id, token, demand):
+        try:
+            outcome = execute(task, check_requirements=ctx.settings.worker.check_unfulfilled_deps)
+        except SystemExit as exc:
+            if shutdown.is_termination(exc):
+                # SIGTERM (soft shutdown, or cancel --terminate): record the attempt; the
+                # caller gives the claim and slots back and requeues the task, then exits.
+                _record_interrupted(ctx, run_id, task_id, attempt, outcome_started)
+            raise
     if outcome.error_type == SoftTimeLimitExceeded.__qualname__:
         outcome = _as_timeout(outcome, task)
     if outcome.status is OutcomeStatus.SUCCESS:
@@ -443,6 +433,21 @@ def _run_claimed(
     if outcome.status is OutcomeStatus.YIELDED:
         return _extend(ctx, run_id, task, outcome)
     return _failed(ctx, celery_task, run_id, task_id, attempt, outcome)
+
+
+def _record_interrupted(
+    ctx: WorkerContext, run_id: str, task_id: str, attempt: int, started: float
+) -> None:
+    interrupted = Outcome(
+        OutcomeStatus.CANCELLED,
+        started,
+        time.time(),
+        error_type="Interrupted",
+        error_message="the worker stopped (SIGTERM) before the task finished; it runs again",
+    )
+    with ctx.history.batched():
+        _record_attempt(ctx, run_id, task_id, attempt, interrupted)
+        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.PENDING, utcnow()))
 
 
 def _safe_complete(task: Task) -> bool:
@@ -489,8 +494,10 @@ def _failed(
     outcome: Outcome,
 ) -> str:
     policy = _retry_policy(ctx, run_id, task_id)
-    if policy.allows(attempt + 1) and not ctx.store.is_cancelled(run_id):
-        delay = policy.delay_before(attempt + 1)
+    # Retries count failures (Celery's retries), not interrupted or lost attempts.
+    failures = int(getattr(celery_task.request, "retries", 0) or 0) + 1
+    if policy.allows(failures + 1) and not ctx.store.is_cancelled(run_id):
+        delay = policy.delay_before(failures + 1)
         ctx.store.event(
             run_id,
             "retry",

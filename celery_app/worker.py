@@ -5,6 +5,11 @@ modules (or ``[worker] modules``), registers one Celery task per family defined 
 the broker settings and starts Celery's worker: prefork pool, task events on, log level INFO
 so that Celery's ``celery@HOST ready.`` line shows. Every other option goes to Celery's own
 ``worker`` command (``--loglevel``, ``--pool``, ``-n/--hostname``, ``--without-gossip``, ...).
+Once ready, the worker touches its heartbeat file (``--heartbeat-file``, default
+``[worker] heartbeat_file``) while it can reach the broker.
+
+``dagcore worker --healthcheck [--heartbeat-file PATH] [--max-age SECONDS]`` checks that file
+instead of starting a worker (see :mod:`celery_app.health`).
 
 ``celery -A celery_app worker`` works too: the app it finds is
 :func:`celery_app.app.default_app`, built from the configuration with the families of
@@ -19,8 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from celery_app import shutdown
 from celery_app.app import check_settings, worker_app
 from celery_app.fingerprint import code_fingerprint
+from celery_app.health import healthcheck_main, install_heartbeat
 from celery_app.registry import DEFAULT_HANDLER
 from dagcore.configuration.settings import Settings
 from dagcore.errors import ConfigError, DagcoreError
@@ -82,6 +89,13 @@ def _parser() -> _Parser:
         metavar="MODULE:FUNCTION",
         help=f"what runs a message (default: {DEFAULT_HANDLER})",
     )
+    parser.add_argument(
+        "--heartbeat-file",
+        metavar="PATH",
+        help="file touched while the worker can reach the broker (default: [worker] "
+        "heartbeat_file); `dagcore worker --healthcheck [--heartbeat-file PATH] "
+        "[--max-age SECONDS]` checks it",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
@@ -97,6 +111,7 @@ class WorkerOptions:
         loglevel: Celery's log level.
         handler: ``MODULE:FUNCTION`` of the message handler.
         celery_args: Options passed through to Celery's ``worker`` command.
+        heartbeat_file: The file the worker touches while healthy.
     """
 
     modules: tuple[str, ...]
@@ -105,6 +120,7 @@ class WorkerOptions:
     loglevel: str
     handler: str
     celery_args: tuple[str, ...]
+    heartbeat_file: str = ""
 
     @classmethod
     def parse(cls, argv: Sequence[str], settings: Settings) -> WorkerOptions:
@@ -136,6 +152,7 @@ class WorkerOptions:
             loglevel=parsed.loglevel,
             handler=parsed.handler,
             celery_args=tuple(rest),
+            heartbeat_file=parsed.heartbeat_file or settings.worker.heartbeat_file,
         )
 
     def celery_argv(self, task_events: bool) -> list[str]:
@@ -178,11 +195,15 @@ def _configured_concurrency(queues: Sequence[str], settings: Settings) -> int | 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dagcore worker``; returns the worker's exit code.
 
+    With ``--healthcheck``, checks the heartbeat file instead (0 fresh, 1 not).
+
     Raises:
         DagcoreError: bad options or configuration, a module or the handler cannot be
             imported, a countdown or timeout reaches the visibility timeout.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--healthcheck" in args:
+        return healthcheck_main(args)
     if "-h" in args or "--help" in args:
         _parser().print_help()
         return 0
@@ -199,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(families)} families: {', '.join(families) or 'none'}",
         flush=True,
     )
+    install_heartbeat(
+        app, options.heartbeat_file, settings.worker.heartbeat_interval, settings.celery.broker_url
+    )
+    shutdown.install(app, settings.worker.shutdown_timeout)
     code = app.start(options.celery_argv(settings.celery.task_events))
     return int(code or 0)
 

@@ -34,7 +34,16 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
         }
     ),
     "worker": frozenset(
-        {"timeout", "check_complete_on_run", "check_unfulfilled_deps", "queues", "modules"}
+        {
+            "timeout",
+            "check_complete_on_run",
+            "check_unfulfilled_deps",
+            "queues",
+            "modules",
+            "heartbeat_file",
+            "heartbeat_interval",
+            "shutdown_timeout",
+        }
     ),
     "history": frozenset({"url"}),
     "celery": frozenset(
@@ -47,6 +56,8 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
             "max_redeliveries",
             "lease_seconds",
             "task_events",
+            "flower_url",
+            "reaper_interval",
         }
     ),
     "retcode": frozenset(

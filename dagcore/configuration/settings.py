@@ -36,6 +36,7 @@ LogFormat = Literal["text", "json"]
 DEFAULT_QUEUE = "default"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 DEFAULT_HISTORY_URL = "sqlite:///.dagcore/history.db"
+DEFAULT_HEARTBEAT_FILE = "/tmp/dagcore-worker.heartbeat"
 
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -56,6 +57,13 @@ def _optional_url(raw: Any) -> str | None:
     if isinstance(raw, str) and not raw.strip():
         return None
     return _url(raw)
+
+
+def _file_path(raw: Any) -> str:
+    text = to_str(raw).strip()
+    if not text or "\0" in text:
+        raise ValueError("expected a file path such as /tmp/dagcore-worker.heartbeat")
+    return text
 
 
 def _key_prefix(raw: Any) -> str:
@@ -123,6 +131,12 @@ class WorkerSettings:
         check_unfulfilled_deps: Check that a task's requirements are complete before running it.
         queues: Queues a ``dagcore worker`` consumes by default; empty means all of them.
         modules: Modules a worker imports; it only runs families defined there.
+        heartbeat_file: File a running worker touches while it can reach the broker; what
+            ``dagcore worker --healthcheck`` reads. Give each worker on one host its own.
+        heartbeat_interval: Seconds between two touches of the heartbeat file.
+        shutdown_timeout: Seconds a worker stopped with SIGTERM lets running tasks finish
+            before it interrupts them and hands them back (keep it below the orchestrator's
+            grace period, 30 s on Kubernetes).
     """
 
     timeout: int = 0
@@ -130,6 +144,9 @@ class WorkerSettings:
     check_unfulfilled_deps: bool = True
     queues: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
+    heartbeat_file: str = DEFAULT_HEARTBEAT_FILE
+    heartbeat_interval: float = 5.0
+    shutdown_timeout: float = 20.0
 
     @classmethod
     def from_config(cls, cfg: DagcoreConfig | None = None) -> WorkerSettings:
@@ -145,6 +162,13 @@ class WorkerSettings:
             ),
             queues=tuple(c.getparsed(s, "queues", to_str_list, [])),
             modules=tuple(c.getparsed(s, "modules", to_str_list, [])),
+            heartbeat_file=c.getparsed(s, "heartbeat_file", _file_path, cls.heartbeat_file),
+            heartbeat_interval=c.getparsed(
+                s, "heartbeat_interval", bounded_float(0.1), cls.heartbeat_interval
+            ),
+            shutdown_timeout=c.getparsed(
+                s, "shutdown_timeout", bounded_float(0.0), cls.shutdown_timeout
+            ),
         )
 
 
@@ -255,6 +279,9 @@ class CelerySettings:
         max_redeliveries: Redeliveries after a worker was lost before the task fails.
         lease_seconds: Lifetime of semaphore slots and task claims; renewed while running.
         task_events: Send task events (Flower needs them).
+        reaper_interval: Seconds between the reaper's passes (expired claims and slots,
+            unpublished outboxes).
+        flower_url: Base URL of Flower, for the links ``dagcore status`` prints.
     """
 
     broker_url: str = DEFAULT_BROKER_URL
@@ -265,6 +292,8 @@ class CelerySettings:
     max_redeliveries: int = 3
     lease_seconds: int = 60
     task_events: bool = True
+    reaper_interval: float = 5.0
+    flower_url: str | None = None
 
     @classmethod
     def from_config(cls, cfg: DagcoreConfig | None = None) -> CelerySettings:
@@ -285,6 +314,10 @@ class CelerySettings:
             ),
             lease_seconds=c.getparsed(s, "lease_seconds", bounded_int(1), cls.lease_seconds),
             task_events=c.getparsed(s, "task_events", to_bool, cls.task_events),
+            reaper_interval=c.getparsed(
+                s, "reaper_interval", bounded_float(0.1), cls.reaper_interval
+            ),
+            flower_url=c.getparsed(s, "flower_url", _optional_url, cls.flower_url),
         )
 
 

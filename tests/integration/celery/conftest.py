@@ -71,6 +71,8 @@ class CeleryEnv:
         self.config_path = directory / "dagcore-celery-test.toml"
         self._monkeypatch = monkeypatch
         monkeypatch.setenv("DAGCORE_BROKER_URL", redis_url)
+        # Teardown stops workers with SIGTERM: a short soft shutdown keeps that quick.
+        monkeypatch.setenv("DAGCORE__WORKER__SHUTDOWN_TIMEOUT", "2")
         self.settings = self.configure("")
         with self.client() as client:
             try:

@@ -393,7 +393,9 @@ def test_worker_timeout_becomes_a_celery_time_limit(fleet: StartWorker, postgres
 
 
 def test_lost_worker_redeliveries_are_capped(fleet: StartWorker, celery_env: CeleryEnv) -> None:
-    celery_env.configure("[celery]\nlease_seconds = 1\nmax_redeliveries = 2\n")
+    celery_env.configure(
+        "[celery]\nlease_seconds = 1\nmax_redeliveries = 2\nreaper_interval = 0.5\n"
+    )
     worker = fleet([MODULE], concurrency=1)
     summary = _build([g.KillsItsWorker()])
     assert summary.status is StatusCode.FAILED, summary.summary_text

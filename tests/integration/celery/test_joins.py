@@ -471,14 +471,15 @@ def test_every_key_has_a_ttl(client: Redis[str]) -> None:
     store.create_run("r2", make_plan(diamond()))
     held = store.claim("r1", "A", LEASE_MS)
     assert store.claim("r2", "A", LEASE_MS).status == "busy"
-    assert assert_ttls() == {"run", "claim", "fence", "claimwait"}
+    assert assert_ttls() == {"run", "runs", "claim", "claims", "fence", "claimwait", "starts"}
     store.event("r1", "started", "A", attempt=1)
     store.finish("r1", "A")
     store.fail("r1", "B", "E", "m", 1)
-    assert held.token is not None and store.renew("A", held.token, LEASE_MS)
+    assert held.token is not None and store.renew("A", held.token, LEASE_MS) == "held"
     assert client.ttl(f"{PREFIX}:run:{{r1}}:failed") > 0
     assert client.ttl(f"{PREFIX}:run:{{r1}}:events") > 0
-    assert assert_ttls() == {"run", "claim", "fence", "woken"}  # waiters handed the task
+    # The waiters were handed the task.
+    assert assert_ttls() == {"run", "runs", "claim", "claims", "fence", "starts", "woken"}
 
 
 def test_a_client_that_does_not_decode_works_the_same(redis_url: str) -> None:

@@ -114,12 +114,12 @@ def test_fencing_a_stale_token_cannot_renew_or_release(store: RunStore, client: 
     time.sleep(0.12)  # the lease runs out (r1's worker stalled)
     fresh = store.claim("r2", "S", LEASE_MS)
     assert fresh.ok and fresh.token is not None and fresh.token > stale.token
-    assert not store.renew("S", stale.token, LEASE_MS)
+    assert store.renew("S", stale.token, LEASE_MS) == "lost"
     assert not store.release("S", stale.token)
     assert client.get(f"{PREFIX}:claim:S") == f"r2|{fresh.token}"
     assert client.pttl(f"{PREFIX}:claim:S") > 50
     client.pexpire(f"{PREFIX}:claim:S", 1000)
-    assert store.renew("S", fresh.token, LEASE_MS)
+    assert store.renew("S", fresh.token, LEASE_MS) == "held"
     assert client.pttl(f"{PREFIX}:claim:S") > 1000
     assert store.release("S", fresh.token)
     assert client.get(f"{PREFIX}:claim:S") is None
