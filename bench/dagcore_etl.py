@@ -28,6 +28,13 @@ class Extract(dagcore.Task):
 
 
 class Transform(dagcore.Task):
+    # ETL_TRANSFORM_MAX_RUNNING puts Transform under a semaphore (the benchmark sets one that
+    # is never reached, to measure what the semaphore costs).
+    max_running = (
+        int(os.environ["ETL_TRANSFORM_MAX_RUNNING"])
+        if os.environ.get("ETL_TRANSFORM_MAX_RUNNING")
+        else None
+    )
     i = dagcore.IntParameter()
 
     def requires(self) -> Extract:

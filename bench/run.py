@@ -21,6 +21,7 @@ ANCHORS = Path(os.environ.get("DAGCORE_ANCHORS", ROOT.parent / "shared" / "ancho
 N = int(os.environ.get("BENCH_N", "1000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 RESOLVE_NODES = int(os.environ.get("BENCH_RESOLVE_NODES", "300000"))
+SEMAPHORE_N = int(os.environ.get("BENCH_SEMAPHORE_N", "200"))
 _FIELD = re.compile(r"(\w+)=(\S+)")
 
 
@@ -67,6 +68,13 @@ def _celery(python: str) -> dict[str, dict[str, str]]:
     argv = [python, "-m", "bench.dagcore_etl", str(N), str(WORKERS), workdir, "celery"]
     with fleet("bench.dagcore_etl", WORKERS, env):
         out["dagcore-celery"] = _run("dagcore-celery", argv, env=env)
+    # The same DAG with a max_running on Transform that is never reached: the semaphore's cost.
+    limited = {**env, "ETL_TRANSFORM_MAX_RUNNING": str(10 * N)}
+    with fleet("bench.dagcore_etl", WORKERS, limited):
+        out["dagcore-celery-semaphore"] = _run("dagcore-celery-semaphore", argv, env=limited)
+    with fleet("bench.semaphore_latency", WORKERS, env):
+        latency_argv = [python, "-m", "bench.semaphore_latency", str(SEMAPHORE_N), str(WORKERS)]
+        out["semaphore-latency"] = _run("semaphore-latency", latency_argv, env=env)
     out["celery-canvas"] = _etl("celery-canvas", [python, str(ANCHORS / "celery_etl.py")])
     for name, script in (
         ("celery-noop", "celery_noop.py"),
@@ -75,6 +83,25 @@ def _celery(python: str) -> dict[str, dict[str, str]]:
         argv = [python, str(ANCHORS / script), str(3 * N), str(WORKERS)]
         out[name] = _run(name, argv)
     return out
+
+
+def _semaphore_report(rate: dict[str, float], latency: dict[str, str]) -> None:
+    plain, limited = rate.get("dagcore-celery"), rate.get("dagcore-celery-semaphore")
+    if plain and limited:
+        slower = (plain / limited - 1) * 100
+        verdict = "ok" if slower < 10 else "ABOVE TARGET"
+        print(
+            f"\n== semaphore: max_running on Transform, never reached: {slower:+.1f}% time "
+            f"(target < 10%) {verdict}"
+        )
+    if latency:
+        median = float(latency["median_ms"])
+        verdict = "ok" if median < 20 else "ABOVE TARGET"
+        print(
+            f"== semaphore: release -> next waiter starts: median {median:.1f} ms, "
+            f"p90 {latency['p90_ms']} ms over {latency['n']} hand-overs (target median < 20 ms) "
+            f"{verdict}"
+        )
 
 
 def main() -> int:
@@ -88,6 +115,7 @@ def main() -> int:
         results.update(_celery(python))
 
     print(f"\n== ETL DAG: {3 * N + 1} tasks, {WORKERS} workers ==")
+    latency = results.pop("semaphore-latency", {})
     rate = {k: float(v["tasks_per_s"]) for k, v in results.items() if v}
     for name, value in rate.items():
         print(f"{name:>16}: {value:8.1f} tasks/s")
@@ -97,6 +125,7 @@ def main() -> int:
         "dagcore-celery",
         (("celery-canvas", 1.0), ("celery-noop", 0.8), ("celery-ceiling", 0.0)),
     )
+    _semaphore_report(rate, latency)
     if resolve:
         print(
             f"\n== resolve: {resolve.get('n_nodes')} nodes in {resolve.get('wall_s')} s, "

@@ -149,3 +149,25 @@ class FlakyAndFriend(dagcore.WrapperTask):
 
     def requires(self) -> list[Flaky]:
         return [Flaky(name="flaky"), Flaky(name="friend")]
+
+
+class Low(_Tracked):
+    """A quick task of the default priority."""
+
+    i = dagcore.IntParameter()
+
+    def work(self, client: redis.Redis[Any]) -> None:
+        return None
+
+
+class High(Low):
+    """A quick task of a high priority."""
+
+    priority = 100
+
+
+class LowsThenHighs(dagcore.WrapperTask):
+    """50 Low tasks, then 50 High ones: all ready at once."""
+
+    def requires(self) -> list[Low]:
+        return [Low(i=i) for i in range(50)] + [High(i=i) for i in range(50)]

@@ -116,7 +116,8 @@ def test_every_key_a_run_leaves_has_a_ttl_and_a_dry_run_changes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run_id, worker = finished_run
-    run_keys = [key for key in KEYS.run(run_id).all() if client.exists(key)]
+    every_key = [*KEYS.run(run_id).all(), KEYS.attempts(run_id)]
+    run_keys = [key for key in every_key if client.exists(key)]
     assert KEYS.run(run_id).meta in run_keys and KEYS.run(run_id).done in run_keys
     assert client.hget(KEYS.run(run_id).meta, "status") == "FINISHED"
     offenders = _without_ttl(client)

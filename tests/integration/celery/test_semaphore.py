@@ -1,4 +1,4 @@
-"""max_running and resources across a fleet: real Redis, real `dagcore worker` processes.
+"""max_running, resources and priorities across a fleet: real Redis, real worker processes.
 
 The families (``semaphore_families``) put ``<task_id>|<pid>`` in the Redis set ``test:running``
 while they run; a sampler thread reads it every few milliseconds, so the limits are checked on
@@ -195,3 +195,18 @@ def test_the_slot_is_free_during_a_retry_delay(fleet: StartWorker, celery_env: C
     # The friend (ready half a second in) ran during the flaky one's 3 s retry delay, in the
     # slot the failed attempt gave back, not after the retry.
     assert starts == [flaky, friend, flaky], starts
+
+
+def test_high_priority_ready_tasks_start_first(fleet: StartWorker, celery_env: CeleryEnv) -> None:
+    # Submitted with no worker running: all 100 messages are queued before any is taken, 50
+    # low-priority ones first; Redis priority lists and prefetch 1 hand out the high ones first.
+    summary = _build([sf.LowsThenHighs()], detach=True)
+    assert summary.run_id
+    fleet([MODULE], concurrency=1)
+    client = _client(celery_env)
+    deadline = time.monotonic() + 60
+    while client.llen(sf.STARTED) < 100:
+        assert time.monotonic() < deadline, f"{client.llen(sf.STARTED)} of 100 tasks started"
+        time.sleep(0.1)
+    order = [entry.partition("_")[0] for entry in client.lrange(sf.STARTED, 0, -1)]
+    assert order == ["High"] * 50 + ["Low"] * 50, order
