@@ -351,7 +351,7 @@ return {'ok', tostring(token), tostring(attempt)}
 
 --- script: renew
 -- KEYS: P:claim:{task}, P:claims. ARGV: token, lease_ms, prefix, task, holder, semaphore names
---   (one per line).
+--   (one per line), ttl.
 -- Returns 1 if the token still holds the claim and every slot, 2 if it holds the claim but a
 -- slot's lease ran out (and was given to someone else), 0 if the claim was lost.
 if not holds(redis.call('GET', KEYS[1]), ARGV[1]) then
@@ -361,6 +361,7 @@ local lease = tonumber(ARGV[2])
 local expiry = now_ms() + lease
 redis.call('PEXPIRE', KEYS[1], lease)
 redis.call('ZADD', KEYS[2], expiry, ARGV[4])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[7]))
 local kept = 1
 for _, name in ipairs(split_lines(ARGV[6])) do
   local holders = sem_key(ARGV[3], name, 'holders')

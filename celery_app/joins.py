@@ -449,6 +449,7 @@ class RunStore:
             task_id,
             f"{run_id}|{task_id}",
             demand.names(),
+            self.ttl_seconds,
         ]
         return _LEASES[int(self._run("renew", keys, args))]
 

@@ -73,7 +73,7 @@ local function sem_touch(prefix, name, ttl)
 end
 
 -- Give back the units of holders whose lease ran out (a dead worker's slots).
-local function sem_expire(prefix, name, now)
+local function sem_expire(prefix, name, now, ttl)
   local holders = sem_key(prefix, name, 'holders')
   local gone = redis.call('ZRANGEBYSCORE', holders, '-inf', now)
   if #gone == 0 then
@@ -90,6 +90,7 @@ local function sem_expire(prefix, name, now)
   if redis.call('HINCRBY', state, 'used', -freed) < 0 then
     redis.call('HSET', state, 'used', 0)
   end
+  redis.call('EXPIRE', state, ttl)
   return #gone
 end
 
@@ -128,7 +129,7 @@ local function sem_take(prefix, demand, holder, expiry, ttl)
 end
 
 -- Give back the holder's units; returns the names of the semaphores it held.
-local function sem_give_back(prefix, names, holder)
+local function sem_give_back(prefix, names, holder, ttl)
   local freed = {}
   for _, name in ipairs(names) do
     local units_key = sem_key(prefix, name, 'units')
@@ -140,6 +141,7 @@ local function sem_give_back(prefix, names, holder)
       if redis.call('HINCRBY', state, 'used', -tonumber(units)) < 0 then
         redis.call('HSET', state, 'used', 0)
       end
+      redis.call('EXPIRE', state, ttl)
       freed[#freed + 1] = name
     end
   end
@@ -211,7 +213,7 @@ local function sem_acquire(prefix, demand, holder, priority, now, lease, ttl)
     sem_unpark(prefix, parse_demand(parked), holder)
   end
   for _, d in ipairs(demand) do
-    sem_expire(prefix, d[1], now)
+    sem_expire(prefix, d[1], now, ttl)
     redis.call('HSET', sem_key(prefix, d[1], 'state'), 'capacity', d[3])
     sem_grant(prefix, d[1], now, lease, ttl)
   end
@@ -224,14 +226,14 @@ local function sem_acquire(prefix, demand, holder, priority, now, lease, ttl)
   for _, d in ipairs(demand) do
     names[#names + 1] = d[1]
   end
-  sem_give_back(prefix, names, holder)
+  sem_give_back(prefix, names, holder, ttl)
   sem_park(prefix, demand, holder, priority, now, ttl)
   return false
 end
 
 -- Give back the holder's slots and hand the room to waiters.
 local function sem_release(prefix, names, holder, lease, ttl)
-  local freed = sem_give_back(prefix, names, holder)
+  local freed = sem_give_back(prefix, names, holder, ttl)
   if #freed == 0 then
     return 0
   end
@@ -259,7 +261,7 @@ local prefix, lease, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local freed, granted = 0, 0
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  freed = freed + sem_expire(prefix, name, now)
+  freed = freed + sem_expire(prefix, name, now, ttl)
   granted = granted + sem_grant(prefix, name, now, lease, ttl)
   if redis.call('ZCARD', sem_key(prefix, name, 'holders')) == 0
     and redis.call('ZCARD', sem_key(prefix, name, 'waiters')) == 0 then

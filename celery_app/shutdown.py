@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import functools
 import signal
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
-__all__ = ["install", "is_termination"]
+__all__ = ["finish", "install", "is_termination"]
 
 # billiard's pool processes turn SIGTERM into SystemExit with this code (its shutdown cleanup).
 _TERMINATION_CODE = -(256 - signal.SIGTERM)
@@ -33,6 +34,31 @@ _TERMINATION_CODE = -(256 - signal.SIGTERM)
 def is_termination(exc: SystemExit) -> bool:
     """True if ``exc`` is how a pool process is told to stop (SIGTERM), not a task's exit."""
     return exc.code == _TERMINATION_CODE
+
+
+class _ShutdownSent:
+    """Whether Celery sent ``worker_shutdown`` (a cold shutdown skips it)."""
+
+    sent = False
+    worker: Any = None
+
+    @classmethod
+    def mark(cls, **_: Any) -> None:
+        cls.sent = True
+
+    @classmethod
+    def remember(cls, sender: Any = None, **_: Any) -> None:
+        cls.worker = sender
+
+
+def finish() -> None:
+    """Send ``worker_shutdown`` after the worker stopped, if Celery did not.
+
+    Celery's cold shutdown, which SIGTERM now is, never sends it; the upkeep process and the
+    heartbeat stop on it (draining the history writer, removing the heartbeat file).
+    """
+    if not _ShutdownSent.sent:
+        signals.worker_shutdown.send(sender=_ShutdownSent.worker)
 
 
 def install(app: Celery, timeout: float) -> None:
@@ -52,3 +78,5 @@ def install(app: Celery, timeout: float) -> None:
         callback=celery_worker.on_cold_shutdown,
         exitcode=0,
     )
+    signals.worker_init.connect(_ShutdownSent.remember, weak=False)
+    signals.worker_shutdown.connect(_ShutdownSent.mark, weak=False)

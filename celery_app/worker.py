@@ -224,7 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         app, options.heartbeat_file, settings.worker.heartbeat_interval, settings.celery.broker_url
     )
     shutdown.install(app, settings.worker.shutdown_timeout)
-    code = app.start(options.celery_argv(settings.celery.task_events))
+    try:
+        code = app.start(options.celery_argv(settings.celery.task_events))
+    finally:
+        shutdown.finish()
     return int(code or 0)
 
 
