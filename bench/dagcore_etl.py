@@ -1,6 +1,7 @@
 """dagcore on the anchors' ETL DAG: N x (Extract -> Transform -> Load) -> Report.
 
-Usage: python -m bench.dagcore_etl N WORKERS OUTDIR [EXECUTOR]
+Usage: python -m bench.dagcore_etl N WORKERS OUTDIR [EXECUTOR [limited]]
+(``limited``: Transform under a ``max_running`` that is never reached.)
 Prints the anchors' line format: ``dagcore n_tasks=... workers=... wall_s=... tasks_per_s=...``.
 """
 
@@ -28,13 +29,6 @@ class Extract(dagcore.Task):
 
 
 class Transform(dagcore.Task):
-    # ETL_TRANSFORM_MAX_RUNNING puts Transform under a semaphore (the benchmark sets one that
-    # is never reached, to measure what the semaphore costs).
-    max_running = (
-        int(os.environ["ETL_TRANSFORM_MAX_RUNNING"])
-        if os.environ.get("ETL_TRANSFORM_MAX_RUNNING")
-        else None
-    )
     i = dagcore.IntParameter()
 
     def requires(self) -> Extract:
@@ -48,11 +42,18 @@ class Transform(dagcore.Task):
             g.write(f.read())
 
 
+class LimitedTransform(Transform):
+    """Transform under a semaphore that is never reached: what the semaphore costs."""
+
+    max_running = 1_000_000
+
+
 class Load(dagcore.Task):
     i = dagcore.IntParameter()
+    limited = dagcore.BoolParameter(default=False)
 
     def requires(self) -> Transform:
-        return Transform(i=self.i)
+        return LimitedTransform(i=self.i) if self.limited else Transform(i=self.i)
 
     def output(self) -> dagcore.LocalTarget:
         return dagcore.LocalTarget(f"{OUT}/l{self.i}")
@@ -64,9 +65,10 @@ class Load(dagcore.Task):
 
 class Report(dagcore.Task):
     n = dagcore.IntParameter()
+    limited = dagcore.BoolParameter(default=False)
 
     def requires(self) -> Any:
-        return [Load(i=i) for i in range(self.n)]
+        return [Load(i=i, limited=self.limited) for i in range(self.n)]
 
     def output(self) -> dagcore.LocalTarget:
         return dagcore.LocalTarget(f"{OUT}/report")
@@ -79,11 +81,13 @@ class Report(dagcore.Task):
 def main(argv: list[str]) -> int:
     n, workers, out = int(argv[0]), int(argv[1]), argv[2]
     executor = argv[3] if len(argv) > 3 else "local"
+    limited = len(argv) > 4 and argv[4] == "limited"
     if out != OUT:
         raise SystemExit("set ETL_OUT to OUTDIR before importing (bench.run does)")
     os.makedirs(out, exist_ok=True)
     started = time.time()
-    ok = dagcore.build([Report(n=n)], workers=workers, executor=executor, log_level="WARNING")
+    report = Report(n=n, limited=limited)
+    ok = dagcore.build([report], workers=workers, executor=executor, log_level="WARNING")
     wall = time.time() - started
     print(
         f"dagcore-{executor} n_tasks={3 * n + 1} workers={workers} ok={ok} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ N = int(os.environ.get("BENCH_N", "1000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 RESOLVE_NODES = int(os.environ.get("BENCH_RESOLVE_NODES", "300000"))
 SEMAPHORE_N = int(os.environ.get("BENCH_SEMAPHORE_N", "200"))
+SEMAPHORE_ROUNDS = int(os.environ.get("BENCH_SEMAPHORE_ROUNDS", "3"))
 _FIELD = re.compile(r"(\w+)=(\S+)")
 
 
@@ -49,6 +51,12 @@ def _etl(name: str, argv: list[str]) -> dict[str, str]:
     return _run(name, [*argv, str(N), str(WORKERS), out], env={"ETL_OUT": out})
 
 
+def _clear(directory: str) -> None:
+    for entry in Path(directory).iterdir():
+        if entry.is_file() and entry.name != "worker.log":
+            entry.unlink()
+
+
 def _ratios(rate: dict[str, float], ours: str, others: tuple[tuple[str, float], ...]) -> None:
     if ours not in rate:
         return
@@ -68,10 +76,22 @@ def _celery(python: str) -> dict[str, dict[str, str]]:
     argv = [python, "-m", "bench.dagcore_etl", str(N), str(WORKERS), workdir, "celery"]
     with fleet("bench.dagcore_etl", WORKERS, env):
         out["dagcore-celery"] = _run("dagcore-celery", argv, env=env)
-    # The same DAG with a max_running on Transform that is never reached: the semaphore's cost.
-    limited = {**env, "ETL_TRANSFORM_MAX_RUNNING": str(10 * N)}
-    with fleet("bench.dagcore_etl", WORKERS, limited):
-        out["dagcore-celery-semaphore"] = _run("dagcore-celery-semaphore", argv, env=limited)
+        # The same DAG with a max_running on Transform that is never reached, alternated with
+        # the plain one on the same fleet (outputs cleared in between): the semaphore's cost.
+        plain: list[float] = []
+        limited: list[float] = []
+        for _ in range(SEMAPHORE_ROUNDS):
+            for walls, extra in ((plain, []), (limited, ["limited"])):
+                _clear(workdir)
+                result = _run("dagcore-celery" + "-semaphore" * bool(extra), argv + extra, env)
+                if result:
+                    walls.append(float(result["wall_s"]))
+        if plain and limited:
+            out["semaphore-overhead"] = {
+                "plain_wall_s": f"{statistics.median(plain):.2f}",
+                "limited_wall_s": f"{statistics.median(limited):.2f}",
+                "rounds": str(len(plain)),
+            }
     with fleet("bench.semaphore_latency", WORKERS, env):
         latency_argv = [python, "-m", "bench.semaphore_latency", str(SEMAPHORE_N), str(WORKERS)]
         out["semaphore-latency"] = _run("semaphore-latency", latency_argv, env=env)
@@ -85,14 +105,15 @@ def _celery(python: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _semaphore_report(rate: dict[str, float], latency: dict[str, str]) -> None:
-    plain, limited = rate.get("dagcore-celery"), rate.get("dagcore-celery-semaphore")
-    if plain and limited:
-        slower = (plain / limited - 1) * 100
+def _semaphore_report(overhead: dict[str, str], latency: dict[str, str]) -> None:
+    if overhead:
+        plain, limited = float(overhead["plain_wall_s"]), float(overhead["limited_wall_s"])
+        slower = (limited / plain - 1) * 100
         verdict = "ok" if slower < 10 else "ABOVE TARGET"
         print(
             f"\n== semaphore: max_running on Transform, never reached: {slower:+.1f}% time "
-            f"(target < 10%) {verdict}"
+            f"(median of {overhead['rounds']} alternated runs each: {limited:.2f} s against "
+            f"{plain:.2f} s; target < 10%) {verdict}"
         )
     if latency:
         median = float(latency["median_ms"])
@@ -116,6 +137,7 @@ def main() -> int:
 
     print(f"\n== ETL DAG: {3 * N + 1} tasks, {WORKERS} workers ==")
     latency = results.pop("semaphore-latency", {})
+    overhead = results.pop("semaphore-overhead", {})
     rate = {k: float(v["tasks_per_s"]) for k, v in results.items() if v}
     for name, value in rate.items():
         print(f"{name:>16}: {value:8.1f} tasks/s")
@@ -125,7 +147,7 @@ def main() -> int:
         "dagcore-celery",
         (("celery-canvas", 1.0), ("celery-noop", 0.8), ("celery-ceiling", 0.0)),
     )
-    _semaphore_report(rate, latency)
+    _semaphore_report(overhead, latency)
     if resolve:
         print(
             f"\n== resolve: {resolve.get('n_nodes')} nodes in {resolve.get('wall_s')} s, "
