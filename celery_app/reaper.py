@@ -186,7 +186,3 @@ class ReaperThread:
         """Stop after the current pass."""
         self._stop.set()
         self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        """True while the thread runs."""
-        return self._thread.is_alive()
