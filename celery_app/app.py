@@ -122,6 +122,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         # finishing the work loses nothing, while cancelling would throw it away.
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_send_task_events=celery.task_events,
+        # Task events go out in batches (celery_app.events), not one PUBLISH each.
+        worker_consumer="celery_app.events:BatchingConsumer",
         # Worker events are enough for Flower; "task-sent" events would double the publishes
         # of every task, and workers send most of the messages here.
         task_send_sent_event=False,

@@ -22,8 +22,8 @@ import redis
 from celery_app.app import make_app
 from celery_app.connection import redis_client
 from celery_app.history_stream import StreamHistoryWriter
-from celery_app.joins import RunStore
-from celery_app.tasks import publish_ready
+from celery_app.joins import OutboxEntry, RunStore
+from celery_app.publish import publish
 from dagcore.configuration.settings import Settings
 from dagcore.errors import ExecutionError
 from dagcore.executor.base import RunContext, RunResult
@@ -242,8 +242,9 @@ class CeleryExecutor:
         client = self._client()
         store = RunStore(client, self.settings.celery.key_prefix)
         app = make_app(self.settings)
-        store.create_run(context.run_id, plan, plan.roots, capacities=context.resources)
-        publish_ready(app, store, context.run_id)
+        ready = store.create_run(context.run_id, plan, plan.roots, capacities=context.resources)
+        nodes = plan.nodes
+        publish(app, store, [OutboxEntry(context.run_id, t, nodes[t].to_dict()) for t in ready])
         mirror = RunMirror.of(plan)
         result = RunResult(context.run_id, plan, mirror.state, mirror.attempts)
         if self.detach:

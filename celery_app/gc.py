@@ -26,7 +26,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 
@@ -230,6 +230,11 @@ class _Run:
     ttls: dict[bytes, int] = field(default_factory=dict)
 
 
+def _woken_run(entry: str) -> str:
+    """The run id of a ``P:woken`` entry (``rid|task``)."""
+    return entry.split("|", 1)[0]
+
+
 def _chunks(items: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for item in items:
@@ -428,7 +433,9 @@ class GarbageCollector:
         members = [_text(m) for m in self.redis.sscan_iter(self.keys.runs, count=1000)]
         stale["runs"] += self._prune_one(self.keys.runs, "set", members, live, deleted, report)
         members = [_text(m) for m in self.redis.lrange(self.keys.woken, 0, -1)]
-        stale["woken"] += self._prune_one(self.keys.woken, "list", members, live, deleted, report)
+        stale["woken"] += self._prune_one(
+            self.keys.woken, "list", members, live, deleted, report, run_of=_woken_run
+        )
         for key in claimwaits:
             members = [_text(m) for m in self.redis.lrange(key, 0, -1)]
             stale["claimwait"] += self._prune_one(
@@ -443,20 +450,24 @@ class GarbageCollector:
         live: set[str],
         deleted: set[str],
         report: GcReport,
+        run_of: Callable[[str], str] = str,
     ) -> int:
-        """Remove (or count, in a dry run) the entries of ``key`` naming runs gone."""
-        candidates = sorted(set(members) - live)
+        """Remove (or count, in a dry run) the entries of ``key`` naming runs gone.
+
+        ``run_of`` gives the run id an entry names (the entry itself by default).
+        """
+        candidates = sorted(m for m in set(members) if run_of(m) not in live)
         if not candidates:
             return 0
         if report.dry_run:
             pipe = self.redis.pipeline(transaction=False)
-            for rid in candidates:
-                pipe.exists(*self.keys.run(rid).all())
+            for member in candidates:
+                pipe.exists(*self.keys.run(run_of(member)).all())
             exists = dict(zip(candidates, pipe.execute(), strict=True))
-            return sum(1 for rid in members if rid in deleted or exists.get(rid, 1) == 0)
+            return sum(1 for m in members if run_of(m) in deleted or exists.get(m, 1) == 0)
         removed = 0
         for batch in _chunks(candidates, 100):
-            keys = [key] + [name for rid in batch for name in self.keys.run(rid).all()]
+            keys = [key] + [name for m in batch for name in self.keys.run(run_of(m)).all()]
             removed += int(self._prune(keys=keys, args=[kind, *batch]))
         return removed
 

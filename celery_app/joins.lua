@@ -48,6 +48,17 @@ local function json_list(list)
   return cjson.encode(list)
 end
 
+-- Put a task in a run's outbox for someone else to publish: "rid|task" goes to P:woken, and
+-- whoever takes that entry publishes the message (RunStore.take_woken); the outbox entry
+-- stays until then, so the reaper republishes it if that worker dies first.
+local function hand_over(prefix, rid, task, ttl)
+  local base = prefix .. ':run:{' .. rid .. '}:'
+  redis.call('RPUSH', base .. 'outbox', task)
+  redis.call('EXPIRE', base .. 'outbox', ttl)
+  redis.call('RPUSH', prefix .. ':woken', rid .. '|' .. task)
+  redis.call('EXPIRE', prefix .. ':woken', ttl)
+end
+
 -- Hand a task to the runs parked on its claim: each one still running that has not finished
 -- the task gets it back in its outbox, so its worker publishes the message again.
 local function wake_waiters(wait_key, prefix, task, ttl)
@@ -60,11 +71,7 @@ local function wake_waiters(wait_key, prefix, task, ttl)
   for _, rid in ipairs(runs) do
     local base = prefix .. ':run:{' .. rid .. '}:'
     if is_live(base .. 'meta') and redis.call('SISMEMBER', base .. 'done', task) == 0 then
-      redis.call('RPUSH', base .. 'outbox', task)
-      redis.call('EXPIRE', base .. 'outbox', ttl)
-      -- Whoever takes this entry publishes that run's outbox (see RunStore.take_woken).
-      redis.call('RPUSH', prefix .. ':woken', rid)
-      redis.call('EXPIRE', prefix .. ':woken', ttl)
+      hand_over(prefix, rid, task, ttl)
       woken = woken + 1
     end
   end
@@ -111,7 +118,8 @@ return 1
 
 --- script: finish
 -- KEYS: the run's seven keys, then P:claimwait:{task}. ARGV: task, prefix, ttl.
--- Returns the dependents that became ready (pushed to the outbox), empty on a repeat call.
+-- Returns the dependents that became ready (pushed to the outbox), empty on a repeat call, as
+-- {id, node JSON, id, node JSON, ...}: the caller publishes them without reading them back.
 local task, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local raw = redis.call('HGET', KEYS[NODES], task)
 if not raw then
@@ -137,7 +145,12 @@ if redis.call('SADD', KEYS[DONE], task) == 1 then
 end
 wake_waiters(KEYS[8], prefix, task, ttl)
 refresh_run(ttl)
-return ready
+local out = {}
+for _, dep in ipairs(ready) do
+  out[#out + 1] = dep
+  out[#out + 1] = redis.call('HGET', KEYS[NODES], dep)
+end
+return out
 
 --- script: fail
 -- KEYS: the run's seven keys. ARGV: task, error_type, error_message, attempt, ttl.

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from redis import Redis
 from redis.commands.core import Script
@@ -46,6 +46,7 @@ __all__ = [
     "Claim",
     "ClaimStatus",
     "Lease",
+    "OutboxEntry",
     "RunExistsError",
     "RunStore",
     "RunStoreError",
@@ -64,13 +65,28 @@ _CHUNK = 2000
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
+class OutboxEntry(NamedTuple):
+    """A ready task in a run's outbox, to publish and then acknowledge.
+
+    ``node`` is the stored node when the script that made the task ready returned it, else
+    None (the publisher reads it).
+    """
+
+    run_id: str
+    task_id: str
+    node: Mapping[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class Settled:
-    """What :meth:`RunStore.settle` found: newly ready tasks, the outbox, woken runs."""
+    """What :meth:`RunStore.settle` did: the dependents it made ready, and what to publish.
+
+    ``publish`` holds exactly the outbox entries this settle (and the releases it took from
+    ``P:woken``) created, so concurrent workers never publish each other's entries.
+    """
 
     ready: list[str]
-    outbox: list[str]
-    woken: list[str]
+    publish: list[OutboxEntry]
 
 
 Lease = Literal["lost", "held", "slot_lost"]
@@ -296,7 +312,7 @@ class RunStore:
             [*keys.all(), self.keys.claimwait(task_id)],
             [task_id, self.keys.prefix, self.ttl_seconds],
         )
-        return _texts(reply)
+        return _texts(reply)[::2]  # the script returns id, node JSON, id, node JSON, ...
 
     def fail(
         self, run_id: str, task_id: str, error_type: str, error_message: str, attempt: int
@@ -367,11 +383,15 @@ class RunStore:
 
     def ack_outbox(self, run_id: str, task_ids: Iterable[str]) -> None:
         """Remove one outbox entry per id given (once they are published)."""
-        outbox = self.keys.run(run_id).outbox
+        self.ack_entries(OutboxEntry(run_id, task_id) for task_id in task_ids)
+
+    def ack_entries(self, entries: Iterable[OutboxEntry]) -> None:
+        """Remove one outbox entry per entry given, across runs, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        for task_id in task_ids:
-            pipe.lrem(outbox, 1, task_id)
-        pipe.execute()
+        for entry in entries:
+            pipe.lrem(self.keys.run(entry.run_id).outbox, 1, entry.task_id)
+        if len(pipe):
+            pipe.execute()
 
     # -- claims ---------------------------------------------------------------------------------
 
@@ -511,12 +531,13 @@ class RunStore:
         demand: Demand = NO_DEMAND,
         lease_ms: int = 60_000,
     ) -> Settled:
-        """End an attempt in one round trip: finish (if ``done``), release, read the outboxes.
+        """End an attempt in one round trip: finish (if ``done``), release, take what to publish.
 
-        Pipelines ``finish``, ``release``, the run's outbox and the woken runs; the caller
-        publishes the outbox entries and then acknowledges them (:meth:`ack_outbox`). With
-        ``requeue`` (an interrupted attempt) the task goes back to the outbox first, so it is
-        published again.
+        Pipelines ``finish``, ``release`` and a take from ``P:woken``. The caller publishes
+        ``Settled.publish`` and then acknowledges it (:meth:`ack_entries`): the dependents
+        ``finish`` made ready (with their nodes), the tasks releases handed to waiting runs,
+        and with ``requeue`` (an interrupted attempt) the task itself, put back in the outbox
+        first.
         """
         keys = self.keys.run(run_id)
         pipe = self.redis.pipeline(transaction=False)
@@ -532,20 +553,27 @@ class RunStore:
             run_id, task_id, token, demand, lease_ms, keep_starts=requeue
         )
         self._scripts["release"](keys=release_keys, args=release_args, client=pipe)
-        pipe.lrange(keys.outbox, 0, -1)
         pipe.lpop(self.keys.woken, 100)
         replies = pipe.execute()
-        ready = _texts(replies[int(requeue)]) if done else []
-        return Settled(ready, _texts(replies[-2]), sorted(set(_texts(replies[-1] or []))))
+        publish = [OutboxEntry(run_id, task_id)] if requeue else []
+        ready: list[str] = []
+        if done:
+            flat = _texts(replies[int(requeue)])
+            ready = flat[::2]
+            publish += [
+                OutboxEntry(run_id, task, json.loads(node))
+                for task, node in zip(flat[::2], flat[1::2], strict=True)
+            ]
+        publish += _woken_entries(replies[-1])
+        return Settled(ready, publish)
 
-    def take_woken(self, limit: int = 100) -> list[str]:
-        """Runs whose outbox got a task back from a released claim; the caller publishes them.
+    def take_woken(self, limit: int = 100) -> list[OutboxEntry]:
+        """Tasks releases put back in runs' outboxes (``P:woken``); the caller publishes them.
 
-        Each entry is handed to one caller (LPOP), so the outbox is published promptly by the
-        worker that released the claim; a crash in between is repaired by the reaper.
+        Each entry is handed to one caller (LPOP), so it is published promptly by the worker
+        that took it; a crash in between is repaired by the reaper's outbox sweep.
         """
-        reply = self.redis.lpop(self.keys.woken, limit)
-        return sorted(set(_texts(reply or [])))
+        return _woken_entries(self.redis.lpop(self.keys.woken, limit))
 
     # -- the run as a whole ---------------------------------------------------------------------
 
@@ -671,6 +699,12 @@ class RunStore:
                     "(was the run created, or has it expired?)"
                 ) from exc
             raise
+
+
+def _woken_entries(reply: Any) -> list[OutboxEntry]:
+    """``rid|task`` entries of ``P:woken`` (run ids never contain ``|``), without repeats."""
+    pairs = dict.fromkeys(tuple(_text(item).split("|", 1)) for item in reply or ())
+    return [OutboxEntry(pair[0], pair[1]) for pair in pairs if len(pair) == 2]
 
 
 def _stream_entries(reply: Any) -> list[Any]:

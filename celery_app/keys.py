@@ -23,7 +23,7 @@ key                                type    holds (TTL)
 ``P:starts:{task_id}``             INT     starts of ``run()`` not settled yet: a count past
                                            ``max_redeliveries`` means the task kills its worker
 ``P:runs``                         SET     ids of runs still RUNNING (the reaper's outbox sweep)
-``P:woken``                        LIST    run ids whose outbox a release refilled
+``P:woken``                        LIST    "rid|task": outbox entries a release made, to publish
 ``P:sem:{name}:holders``           ZSET    holder (``run|task``) -> lease expiry (ms)
 ``P:sem:{name}:units``             HASH    holder -> units held
 ``P:sem:{name}:state``             HASH    ``used`` (units held), ``capacity`` (last configured)
@@ -143,7 +143,7 @@ class Keys:
 
     @property
     def woken(self) -> str:
-        """Runs whose outbox a release refilled."""
+        """``rid|task`` entries a release put in a run's outbox, for the taker to publish."""
         return f"{self.prefix}:woken"
 
     def sem(self, name: str) -> SemKeys:

@@ -5,7 +5,7 @@ one that works, so a fleet of any size does one pass per interval. A pass:
 
 1. wakes the runs parked on claims whose lease ran out (the holder died without releasing);
 2. frees semaphore slots whose lease ran out and hands the room to the tasks in line;
-3. publishes what those steps put in runs' outboxes (``P:woken``);
+3. publishes what those steps handed over (``P:woken``);
 4. publishes outbox entries that stayed unpublished across two passes (a worker died between
    recording a task done and publishing its dependents); duplicates are harmless.
 
@@ -19,12 +19,12 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
 
-from celery_app.joins import RunStore
+from celery_app.joins import OutboxEntry, RunStore
 
 __all__ = ["ReapReport", "Reaper", "ReaperThread"]
 
@@ -69,8 +69,8 @@ class Reaper:
 
     Parameters:
         store: the run store (its client and key prefix).
-        publish: publishes a run's outbox and returns how many messages it sent
-            (:func:`celery_app.tasks.publish_ready` bound to an app).
+        publish: publishes outbox entries, acknowledges them and returns how many messages
+            it sent (:func:`celery_app.publish.publish` bound to an app and the store).
         lease_ms: the lease granted to tasks handed slots.
         interval: seconds between passes.
     """
@@ -78,7 +78,7 @@ class Reaper:
     def __init__(
         self,
         store: RunStore,
-        publish: Callable[[str], int],
+        publish: Callable[[Sequence[OutboxEntry]], int],
         lease_ms: int,
         interval: float,
     ) -> None:
@@ -115,10 +115,9 @@ class Reaper:
             return ReapReport()
         woken = self.store.reap_claims()
         freed, granted = self.store.reap_semaphores(self.lease_ms)
-        runs, sent = 0, 0
-        for run_id in self.store.take_woken(1000):
-            runs += 1
-            sent += self.publish(run_id)
+        woken_entries = self.store.take_woken(1000)
+        runs = len({entry.run_id for entry in woken_entries})
+        sent = self.publish(woken_entries) if woken_entries else 0
         swept_runs, swept = self._sweep_outboxes()
         report = ReapReport(True, woken, freed, granted, runs + swept_runs, sent + swept)
         if woken or freed or granted or swept:
@@ -142,10 +141,11 @@ class Reaper:
                 continue
             if not status["outbox"]:
                 continue
-            head = tuple(self.store.pending_outbox(run_id)[:20])
+            pending = self.store.pending_outbox(run_id)
+            head = tuple(pending[:20])
             if self._seen.get(run_id) == head:
                 runs += 1
-                sent += self.publish(run_id)
+                sent += self.publish([OutboxEntry(run_id, task_id) for task_id in pending])
             else:
                 seen[run_id] = head
         self._seen = seen

@@ -170,8 +170,8 @@ end
 
 -- Hand free room on semaphore `name` to its waiters, best place first. A waiter gets all of its
 -- semaphores in one step or keeps its place; one that does not fit does not block the ones
--- behind it. A granted waiter holds the slots under a fresh lease and is pushed to its run's
--- outbox (and the run to P:woken), so whoever takes P:woken publishes it. Returns the count.
+-- behind it. A granted waiter holds the slots under a fresh lease and is handed over to be
+-- published (hand_over in joins.lua). Returns the count.
 local function sem_grant(prefix, name, now, lease, ttl)
   local waiters_key = sem_key(prefix, name, 'waiters')
   local waiters = redis.call('ZRANGE', waiters_key, 0, GRANT_SCAN - 1)
@@ -192,10 +192,7 @@ local function sem_grant(prefix, name, now, lease, ttl)
         local base = prefix .. ':run:{' .. rid .. '}:'
         if is_live(base .. 'meta') and redis.call('SISMEMBER', base .. 'done', task) == 0 then
           sem_take(prefix, demand, waiter, now + lease, ttl)
-          redis.call('RPUSH', base .. 'outbox', task)
-          redis.call('EXPIRE', base .. 'outbox', ttl)
-          redis.call('RPUSH', prefix .. ':woken', rid)
-          redis.call('EXPIRE', prefix .. ':woken', ttl)
+          hand_over(prefix, rid, task, ttl)
           granted = granted + 1
         end
       end

@@ -21,7 +21,6 @@ bookkeeping lives in Redis (:mod:`celery_app.joins`). The steps:
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -33,16 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from celery import Celery, signals
 from celery import Task as CeleryTask
+from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from celery_app import shutdown, upkeep
 from celery_app.connection import redis_client
-from celery_app.fingerprint import code_fingerprint
 from celery_app.history_stream import RedisHistorySink
-from celery_app.joins import Claim, RunStore
-from celery_app.routing import redis_priority
+from celery_app.joins import Claim, OutboxEntry, RunStore
+from celery_app.publish import module_fingerprint, publish
 from celery_app.semaphore import Demand, demand_of
 from dagcore.configuration.settings import Settings
 from dagcore.executor.base import attempt_finished, planned_tasks
@@ -62,7 +60,7 @@ from dagcore.plan import RetryPolicy
 from dagcore.task import Task
 from dagcore.task_register import Register
 
-__all__ = ["WorkerContext", "handle_message", "publish_ready", "send_node"]
+__all__ = ["WorkerContext", "handle_message"]
 
 logger = logging.getLogger("dagcore.celery")
 
@@ -148,63 +146,6 @@ def context() -> WorkerContext:
         _context = WorkerContext.create(_allowed_modules)
         _context_pid = os.getpid()
     return _context
-
-
-# -- publishing ------------------------------------------------------------------------------
-
-
-@functools.cache
-def module_fingerprint(module: str) -> str:
-    """The code fingerprint of one module (cached: code does not change under a process)."""
-    return code_fingerprint([module])
-
-
-def send_node(app: Celery, run_id: str, node: Mapping[str, Any], producer: Any = None) -> None:
-    """Publish one task message: small, constant-size, JSON."""
-    timeout = node.get("timeout")
-    options: dict[str, Any] = {"producer": producer} if producer is not None else {}
-    if timeout:
-        # The soft limit raises inside run() so the attempt is recorded as a timeout; the hard
-        # limit is the backstop for code that swallows it.
-        options["soft_time_limit"] = float(timeout)
-        options["time_limit"] = float(timeout) + 10
-    app.send_task(
-        str(node["family"]),
-        kwargs={
-            "run_id": run_id,
-            "task_id": str(node["task_id"]),
-            "module": str(node["module"]),
-            "params": dict(node["params"]),
-            "fingerprint": module_fingerprint(str(node["module"])),
-        },
-        queue=str(node.get("queue") or "default"),
-        priority=redis_priority(int(node.get("priority") or 0)),
-        **options,
-    )
-
-
-def _publish(app: Celery, store: RunStore, run_id: str, pending: list[str]) -> int:
-    """Publish the given outbox entries of a run, then acknowledge them."""
-    if not pending:
-        return 0
-    sent = 0
-    # One producer (and connection) for the whole batch instead of one per message.
-    with app.producer_or_acquire() as producer:
-        for node in store.nodes(run_id, pending):
-            if node is not None:
-                send_node(app, run_id, node, producer=producer)
-                sent += 1
-    store.ack_outbox(run_id, pending)
-    return sent
-
-
-def publish_ready(app: Celery, store: RunStore, run_id: str) -> int:
-    """Publish everything in the run's outbox, then remove it; returns how many were sent.
-
-    A crash between the two leaves entries to publish again; the duplicates are harmless
-    (their claim answers "done").
-    """
-    return _publish(app, store, run_id, store.pending_outbox(run_id))
 
 
 # -- the handler -----------------------------------------------------------------------------
@@ -357,31 +298,38 @@ def handle_message(
         return claim.status
     token = claim.token
     assert token is not None
-    outcome: list[str] = []
+    attempt = _Attempt()
     try:
-        result = _run_claimed(ctx, celery_task, run_id, task, claim, celery_id, demand)
-        outcome.append(result)
-        return result
+        attempt.result = _run_claimed(
+            ctx, celery_task, run_id, task, claim, celery_id, demand, attempt
+        )
+        return attempt.result
     except SystemExit as exc:
         if shutdown.is_termination(exc):
-            outcome.append(_INTERRUPTED)
+            attempt.result = _INTERRUPTED
         raise
     finally:
         # One round trip: finish (on success), release the claim and the slots (also before a
-        # retry's delay), read what became ready.
+        # retry's delay), take what the releases handed over.
         settled = ctx.store.settle(
             run_id,
             task_id,
             token,
-            done=bool(outcome) and outcome[0] in _DONE,
-            requeue=bool(outcome) and outcome[0] == _INTERRUPTED,
+            done=attempt.result in _DONE,
+            requeue=attempt.result == _INTERRUPTED,
             demand=demand,
             lease_ms=ctx.lease_ms,
         )
-        _publish(celery_task.app, ctx.store, run_id, settled.outbox)
-        # Runs parked on this task's claim got it back in their outboxes: publish them too.
-        for woken in settled.woken:
-            publish_ready(celery_task.app, ctx.store, woken)
+        extended = [OutboxEntry(run_id, ready) for ready in attempt.ready]
+        publish(celery_task.app, ctx.store, [*settled.publish, *extended])
+
+
+@dataclass
+class _Attempt:
+    """How a claimed attempt ended, and what ``extend`` made ready (to publish)."""
+
+    result: str = ""
+    ready: list[str] = field(default_factory=list)
 
 
 _DONE = frozenset({"success", "complete"})
@@ -396,6 +344,7 @@ def _run_claimed(
     claim: Claim,
     celery_id: str | None,
     demand: Demand,
+    attempt_state: _Attempt,
 ) -> str:
     """Run the claimed task; "success" and "complete" mean the caller records it done."""
     task_id = task.task_id
@@ -431,7 +380,7 @@ def _run_claimed(
         return "success"
     _record_attempt(ctx, run_id, task_id, attempt, outcome)
     if outcome.status is OutcomeStatus.YIELDED:
-        return _extend(ctx, run_id, task, outcome)
+        return _extend(ctx, run_id, task, outcome, attempt_state.ready)
     return _failed(ctx, celery_task, run_id, task_id, attempt, outcome)
 
 
@@ -516,8 +465,11 @@ def _failed(
     return "failed"
 
 
-def _extend(ctx: WorkerContext, run_id: str, task: Task, outcome: Outcome) -> str:
-    """Plan the requirements ``run()`` yielded and add them to the run atomically."""
+def _extend(ctx: WorkerContext, run_id: str, task: Task, outcome: Outcome, ready: list[str]) -> str:
+    """Plan the requirements ``run()`` yielded and add them to the run atomically.
+
+    The tasks this made ready are appended to ``ready``, for the caller to publish.
+    """
     try:
         new_tasks = [
             Register.get_task_cls(ref.family, ref.module).from_str_params(ref.params)
@@ -539,6 +491,6 @@ def _extend(ctx: WorkerContext, run_id: str, task: Task, outcome: Outcome) -> st
         ctx.history.emit(TasksPlanned(run_id, planned_tasks(fragment, fresh)))
     direct = [t.task_id for t in new_tasks]
     # extend() also writes the "yielded" event, in the same atomic step.
-    ctx.store.extend(run_id, task.task_id, nodes, direct)
+    ready.extend(ctx.store.extend(run_id, task.task_id, nodes, direct))
     ctx.history.emit(TaskStatusChanged(run_id, task.task_id, TaskStatus.PENDING, utcnow()))
     return "yielded"

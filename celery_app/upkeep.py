@@ -34,7 +34,7 @@ def _main(stop: Connection) -> None:
     """Body of the upkeep process: history stream -> SQL, and the reaper, until told to stop."""
     from celery_app.app import make_app
     from celery_app.history_stream import StreamHistoryWriter
-    from celery_app.tasks import publish_ready
+    from celery_app.publish import publish
 
     settings = Settings.from_config()
     client = redis_client(settings)
@@ -43,7 +43,7 @@ def _main(stop: Connection) -> None:
     runs = RunStore(client, settings.celery.key_prefix)
     reaper = Reaper(
         runs,
-        functools.partial(publish_ready, make_app(settings), runs),
+        functools.partial(publish, make_app(settings), runs),
         lease_ms=int(settings.celery.lease_seconds * 1000),
         interval=settings.celery.reaper_interval,
     ).start()

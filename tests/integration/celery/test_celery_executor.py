@@ -20,7 +20,7 @@ import redis
 
 import dagcore
 from celery_app.joins import RunStore
-from celery_app.tasks import module_fingerprint
+from celery_app.publish import module_fingerprint
 from dagcore.errors import ExecutionError
 from dagcore.graph import resolve
 from dagcore.history.events import AttemptStatus, RunStatus, TaskStatus

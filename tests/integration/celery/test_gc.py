@@ -167,7 +167,7 @@ def test_gc_removes_finished_runs_and_orphans_and_leaves_the_rest(
     client.expire(young.nodes, DEFAULT_TTL_SECONDS)
     # Shared sets and lists naming runs that are gone, beside live entries.
     client.sadd(KEYS.runs, "gone-run", "old-orphan")
-    client.rpush(KEYS.woken, "gone-run", "still-running", "gone-run")
+    client.rpush(KEYS.woken, "gone-run|A", "still-running|A", "gone-run|B")
     client.rpush(KEYS.claimwait("T1"), "still-running", "gone-run")
     client.rpush(KEYS.claimwait("T2"), "gone-run")
     client.set(KEYS.fence("T1"), 4)  # no TTL
@@ -190,7 +190,7 @@ def test_gc_removes_finished_runs_and_orphans_and_leaves_the_rest(
     assert client.hget(KEYS.run("still-running").meta, "status") == "RUNNING"
     assert client.exists(young.nodes)
     assert client.smembers(KEYS.runs) == {"still-running"}
-    assert client.lrange(KEYS.woken, 0, -1) == ["still-running"]
+    assert client.lrange(KEYS.woken, 0, -1) == ["still-running|A"]
     assert client.lrange(KEYS.claimwait("T1"), 0, -1) == ["still-running"]
     assert not client.exists(KEYS.claimwait("T2"))
     offenders = _without_ttl(client)

@@ -501,3 +501,22 @@ def test_a_client_that_does_not_decode_works_the_same(redis_url: str) -> None:
         assert node_a is not None and sorted(node_a["dependents"]) == ["C"]
     finally:
         raw.close()
+
+
+def test_settle_hands_back_only_what_it_made_ready_with_the_nodes(store: RunStore) -> None:
+    # A -> C and B -> D; the roots are still in the outbox (their publisher is slow to ack).
+    plan = make_plan({"A": [], "B": [], "C": ["A"], "D": ["B"]})
+    assert sorted(store.create_run("r", plan)) == ["A", "B"]
+    claim = store.claim("r", "A", LEASE_MS)
+    assert claim.token is not None
+    settled = store.settle("r", "A", claim.token, done=True)
+    # Only C, which this settle made ready, with its stored node: never the roots another
+    # publisher is still busy with, so nothing goes out twice.
+    assert settled.ready == ["C"]
+    assert [(e.run_id, e.task_id) for e in settled.publish] == [("r", "C")]
+    published = settled.publish[0].node
+    assert published is not None and published["task_id"] == "C"
+    assert published["params"] == {"id": "C"} and published["dependents"] == []
+    assert sorted(store.pending_outbox("r")) == ["A", "B", "C"]
+    store.ack_entries(settled.publish)
+    assert sorted(store.pending_outbox("r")) == ["A", "B"]

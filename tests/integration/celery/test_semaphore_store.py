@@ -7,12 +7,12 @@ and read the semaphores back with :class:`SemaphoreView`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from redis import Redis
 
-from celery_app.joins import RunStore
+from celery_app.joins import OutboxEntry, RunStore
 from celery_app.reaper import Reaper
 from celery_app.semaphore import RUN_CAPACITY, Demand, SemaphoreView, Slot, demand_of
 from dagcore.plan import Node, Plan
@@ -89,7 +89,8 @@ def test_a_release_hands_the_slot_to_the_waiter_ahead_of_new_arrivals(
     assert held.token is not None
     settled = store.settle("r", "a", held.token, done=True, demand=limit(1), lease_ms=LEASE_MS)
     # b holds the slot already and is back in the outbox; the releasing worker publishes it.
-    assert settled.outbox == ["b"] and settled.woken == ["r"]
+    assert settled.publish == [OutboxEntry("r", "b")]
+    assert store.pending_outbox("r") == ["b"]
     assert view.state("family:F").holders == {"r|b": 1}
     assert store.claim("r", "late", LEASE_MS, demand=limit(1)).status == "queued"
     assert store.claim("r", "b", LEASE_MS, demand=limit(1)).ok  # its message arrives
@@ -167,7 +168,7 @@ def test_reap_semaphores_frees_dead_holders_and_grants_waiters(
     assert store.reap_semaphores(LEASE_MS) == (1, 1)
     assert view.state("family:F").holders == {"r|next": 1}
     assert store.pending_outbox("r") == ["next"]
-    assert store.take_woken() == ["r"]
+    assert store.take_woken() == [OutboxEntry("r", "next")]
 
 
 def test_reap_claims_wakes_the_runs_parked_on_a_dead_holder(store: RunStore) -> None:
@@ -214,7 +215,7 @@ def test_a_waiter_of_a_finished_run_is_dropped(store: RunStore, view: SemaphoreV
 
 
 def test_reaper_lock_lets_one_reaper_work(store: RunStore, client: Redis[str]) -> None:
-    def publish(run_id: str) -> int:
+    def publish(entries: Sequence[OutboxEntry]) -> int:
         return 0
 
     first = Reaper(store, publish, LEASE_MS, interval=0.2)
@@ -228,18 +229,19 @@ def test_reaper_lock_lets_one_reaper_work(store: RunStore, client: Redis[str]) -
 
 def test_reaper_publishes_outboxes_left_unpublished_across_two_passes(store: RunStore) -> None:
     store.create_run("r", flat_plan("a", "b"))  # nobody publishes the outbox
-    published: list[str] = []
+    published: list[OutboxEntry] = []
 
-    def publish(run_id: str) -> int:
-        published.append(run_id)
-        entries = store.pending_outbox(run_id)
-        store.ack_outbox(run_id, entries)
+    def publish(entries: Sequence[OutboxEntry]) -> int:
+        published.extend(entries)
+        store.ack_entries(entries)
         return len(entries)
 
     reaper = Reaper(store, publish, LEASE_MS, interval=0.2)
     assert reaper.run_once().messages_sent == 0  # first sight: maybe someone is on it
     report = reaper.run_once()
-    assert (report.runs_published, report.messages_sent, published) == (1, 2, ["r"])
+    assert (report.runs_published, report.messages_sent) == (1, 2)
+    assert published == [OutboxEntry("r", "a"), OutboxEntry("r", "b")]
+    assert store.pending_outbox("r") == []
     store.mark_finished("r")
     reaper.run_once()
     assert store.live_runs() == []
