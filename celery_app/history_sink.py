@@ -173,6 +173,19 @@ class RedisHistorySink:
         except Exception:
             logger.exception("could not queue history event %r", event)
 
+    def keep(self, payloads: Sequence[str]) -> None:
+        """Queue events already encoded (``event_to_json``) that another write failed to
+        add to the stream; they go with the next ``emit`` or ``flush``."""
+        try:
+            with self._locked():
+                for payload in payloads:
+                    self._buffer.append(payload)
+                    if len(self._buffer) > self._limit:
+                        self._buffer.popleft()
+                        self._note_drop()
+        except Exception:
+            logger.exception("could not keep %d history events", len(payloads))
+
     @contextmanager
     def batched(self) -> Iterator[None]:
         """Send the events emitted inside the block together, in one round trip at its end."""

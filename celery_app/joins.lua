@@ -315,12 +315,14 @@ return ready
 
 --- script: claim
 -- KEYS: the run's seven keys, P:claim:{task}, P:fence:{task}, P:claimwait:{task}, P:claims,
---   P:starts:{task}, P:run:{rid}:attempts.
+--   P:starts:{task}, P:run:{rid}:attempts, P:history.
 -- ARGV: run id, task, lease_ms, ttl, prefix, max starts (0: no cap), demand (semaphore.lua),
---   priority.
+--   priority, celery id, the history events of a first start (newline-separated JSON, or '').
 -- Returns {"done"} | {"cancelled"} | {"busy", holder} | {"lost", starts} | {"queued"} |
--- {"ok", token, attempt}. "attempt" numbers the attempts of the task in the run. "lost": the task was started that many times without ever settling (it kills
--- its worker); "queued": its semaphores are full, it waits in line for a release.
+-- {"ok", token, attempt, started}. "attempt" numbers the attempts of the task in the run.
+-- "lost": the task was started that many times without ever settling (it kills its worker);
+-- "queued": its semaphores are full, it waits in line for a release. "started" is "1" when the
+-- claim recorded the start itself (see the end of the script), else "0".
 local rid, task, lease, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix, max_starts = ARGV[5], tonumber(ARGV[6])
 if redis.call('SISMEMBER', KEYS[DONE], task) == 1 then
@@ -360,7 +362,21 @@ redis.call('ZADD', KEYS[11], now + lease, task)
 redis.call('EXPIRE', KEYS[11], ttl)
 local attempt = redis.call('HINCRBY', KEYS[13], task, 1)
 redis.call('EXPIRE', KEYS[13], ttl)
-return {'ok', tostring(token), tostring(attempt)}
+-- The first claim ever of the task id, for the first attempt: nobody ran it, so it cannot have
+-- become complete since the caller checked, and its start is recorded here (the "started" run
+-- event and the history events given, which describe attempt 1). Otherwise the caller checks
+-- complete() again under the claim and records the start itself.
+local started = '0'
+if ARGV[10] ~= '' and token == 1 and attempt == 1 then
+  redis.call('XADD', KEYS[EVENTS], '*', 'type', 'started', 'task', task, 'attempt', '1',
+    'celery_id', ARGV[9])
+  for payload in string.gmatch(ARGV[10], '[^\n]+') do
+    redis.call('XADD', KEYS[14], '*', 'e', payload)
+  end
+  refresh_run(ttl)
+  started = '1'
+end
+return {'ok', tostring(token), tostring(attempt), started}
 
 --- script: renew
 -- KEYS: P:claim:{task}, P:claims. ARGV: token, lease_ms, prefix, task, holder, semaphore names

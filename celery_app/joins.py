@@ -36,6 +36,7 @@ from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
 from celery_app.connection import redis_client
+from celery_app.history_sink import HISTORY_FIELD
 from celery_app.keys import DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, Keys, RunKeys
 from celery_app.semaphore import NO_DEMAND, Demand
 from dagcore.errors import ExecutionError
@@ -56,7 +57,7 @@ ClaimStatus = Literal["ok", "done", "cancelled", "busy", "queued", "lost"]
 
 #: Event types a worker writes itself; ``done``, ``failed`` and ``yielded`` come from the
 #: scripts, in the same atomic step as the change they report.
-WORKER_EVENTS = frozenset({"started", "retry", "skipped", "cancelled"})
+WORKER_EVENTS = frozenset({"started", "retry", "skipped", "cancelled", "lease_lost"})
 
 # Nodes per call of the create script: big enough to amortise round trips, small enough that
 # one call holds Redis for milliseconds only.
@@ -114,6 +115,8 @@ class Claim:
             line and comes back through the outbox with its slots) or ``lost`` (started
             ``starts`` times without ever settling: it kills its worker; the count is reset).
         token: the fencing token of an ``ok`` claim, to renew and release it.
+        started: an ``ok`` claim recorded the start itself (the ``started`` event and the
+            history events given to :meth:`RunStore.claim`).
         holder: the run id holding a ``busy`` claim.
         starts: the unsettled starts of a ``lost`` task.
         attempt: the number of an ``ok`` claim's attempt in the run (1, 2, ...): retries,
@@ -125,6 +128,7 @@ class Claim:
     holder: str | None = None
     starts: int = 0
     attempt: int = 0
+    started: bool = False
 
     @property
     def ok(self) -> bool:
@@ -404,8 +408,16 @@ class RunStore:
         demand: Demand = NO_DEMAND,
         priority: int = 0,
         max_starts: int = 0,
+        celery_id: str = "",
+        started: Sequence[str] = (),
     ) -> Claim:
         """Try to take the global claim of ``task_id`` for ``run_id``, and its slots.
+
+        With ``started`` (history events of attempt 1, as JSON, for the history stream), a
+        claim that is the first ever of the task id and its first attempt in the run also
+        records the start: a ``started`` run event (with ``celery_id``) and those events, and
+        says so in :attr:`Claim.started`. Nobody can have run such a task since the caller
+        found it incomplete, so the caller need not check again.
 
         Args:
             run_id: the run the message belongs to.
@@ -415,6 +427,8 @@ class RunStore:
             priority: the task's place in line if it has to wait for a slot.
             max_starts: answer ``lost`` once the task was started this many times without
                 settling (0: no cap).
+            celery_id: the message's Celery id, for the ``started`` event.
+            started: the history events to record with a first start.
         """
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, not {lease_ms} (task {task_id})")
@@ -426,6 +440,7 @@ class RunStore:
             self.keys.claims,
             self.keys.starts(task_id),
             self.keys.attempts(run_id),
+            self.keys.history,
         ]
         args = [
             run_id,
@@ -436,11 +451,13 @@ class RunStore:
             max_starts,
             demand.encoded(),
             priority,
+            celery_id,
+            "\n".join(started),
         ]
         reply = _texts(self._run("claim", keys, args))
         status = reply[0]
         if status == "ok":
-            return Claim("ok", token=int(reply[1]), attempt=int(reply[2]))
+            return Claim("ok", token=int(reply[1]), attempt=int(reply[2]), started=reply[3] == "1")
         if status == "busy":
             return Claim("busy", holder=reply[1].rpartition("|")[0])
         if status == "lost":
@@ -530,6 +547,7 @@ class RunStore:
         requeue: bool = False,
         demand: Demand = NO_DEMAND,
         lease_ms: int = 60_000,
+        history: Sequence[str] = (),
     ) -> Settled:
         """End an attempt in one round trip: finish (if ``done``), release, take what to publish.
 
@@ -537,10 +555,12 @@ class RunStore:
         ``Settled.publish`` and then acknowledges it (:meth:`ack_entries`): the dependents
         ``finish`` made ready (with their nodes), the tasks releases handed to waiting runs,
         and with ``requeue`` (an interrupted attempt) the task itself, put back in the outbox
-        first.
+        first. ``history`` (events as JSON) goes to the history stream in the same round trip.
         """
         keys = self.keys.run(run_id)
         pipe = self.redis.pipeline(transaction=False)
+        for payload in history:
+            pipe.xadd(self.keys.history, {HISTORY_FIELD: payload})
         if requeue:
             pipe.rpush(keys.outbox, task_id)
         if done:
@@ -554,7 +574,7 @@ class RunStore:
         )
         self._scripts["release"](keys=release_keys, args=release_args, client=pipe)
         pipe.lpop(self.keys.woken, 100)
-        replies = pipe.execute()
+        replies = pipe.execute()[len(history) :]
         publish = [OutboxEntry(run_id, task_id)] if requeue else []
         ready: list[str] = []
         if done:

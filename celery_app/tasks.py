@@ -24,10 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,7 @@ from celery_app import shutdown, upkeep
 from celery_app.connection import redis_client
 from celery_app.history_stream import RedisHistorySink
 from celery_app.joins import Claim, OutboxEntry, RunStore
+from celery_app.lease import Holding, LeaseKeeper
 from celery_app.publish import module_fingerprint, publish
 from celery_app.semaphore import Demand, demand_of
 from dagcore.configuration.settings import Settings
@@ -53,6 +53,7 @@ from dagcore.history.events import (
     TasksPlanned,
     TaskStatus,
     TaskStatusChanged,
+    event_to_json,
     utcnow,
 )
 from dagcore.interface import routing_rules
@@ -85,6 +86,7 @@ class WorkerContext:
     redis: redis.Redis[Any]
     store: RunStore
     history: RedisHistorySink
+    leases: LeaseKeeper
     host: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -93,18 +95,20 @@ class WorkerContext:
         settings = settings or Settings.from_config()
         client = redis_client(settings)
         prefix = settings.celery.key_prefix
+        store = RunStore(client, prefix)
         return cls(
             settings=settings,
             modules=modules,
             redis=client,
-            store=RunStore(client, prefix),
+            store=store,
             history=RedisHistorySink(client, prefix),
+            leases=LeaseKeeper(store, int(settings.celery.lease_seconds * 1000)),
         )
 
     @property
     def lease_ms(self) -> int:
         """How long a claim lives without renewal."""
-        return int(self.settings.celery.lease_seconds * 1000)
+        return self.leases.lease_ms
 
 
 _context: WorkerContext | None = None
@@ -214,38 +218,22 @@ def _worker_name() -> str:
 @contextmanager
 def _lease(
     ctx: WorkerContext, run_id: str, task_id: str, token: int, demand: Demand
-) -> Iterator[threading.Event]:
-    """Renew the claim and the slots while ``run()`` executes; the event is set on a loss.
-
-    A lost claim or slot is logged and written to the run's events (``lease_lost``): another
-    worker may be running the task, or more tasks than the limit may be running.
-    """
-    stop = threading.Event()
-    lost = threading.Event()
-    interval = max(ctx.lease_ms / 3000, 0.5)
-
-    def renew() -> None:
-        while not stop.wait(interval):
-            try:
-                lease = ctx.store.renew(task_id, token, ctx.lease_ms, run_id=run_id, demand=demand)
-            except redis.RedisError:
-                logger.warning("could not renew the lease of %s; retrying", task_id)
-                continue
-            if lease != "held":
-                lost.set()
-                what = "claim" if lease == "lost" else "semaphore slot"
-                logger.warning("lost the %s of %s while running it", what, task_id)
-                with suppress(redis.RedisError):
-                    ctx.store.event(run_id, "lease_lost", task_id, lease=what)
-                return
-
-    thread = threading.Thread(target=renew, name=f"dagcore-lease-{task_id[:20]}", daemon=True)
-    thread.start()
+) -> Iterator[None]:
+    """Renew the claim and the slots while ``run()`` executes (:mod:`celery_app.lease`)."""
+    key = ctx.leases.hold(Holding(run_id, task_id, token, demand))
     try:
-        yield lost
+        yield
     finally:
-        stop.set()
-        thread.join(5)
+        ctx.leases.drop(key)
+
+
+def _first_start(ctx: WorkerContext, run_id: str, task_id: str, celery_id: str | None) -> list[str]:
+    """The history events of attempt 1 starting, for the claim to record (as JSON)."""
+    now = utcnow()
+    return [
+        event_to_json(AttemptStarted(run_id, task_id, 1, ctx.host, _worker_name(), celery_id, now)),
+        event_to_json(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, now)),
+    ]
 
 
 def handle_message(
@@ -277,6 +265,9 @@ def handle_message(
     except ValueError as exc:
         _record_bad(ctx, run_id, task_id, BadMessage("BadLimits", str(exc)), celery_id)
         return "rejected: BadLimits"
+    # Checked before the claim so that the claim can record the start of a task that has to
+    # run (checked again under the claim unless that was its first claim ever).
+    complete = _safe_complete(task)
     claim = ctx.store.claim(
         run_id,
         task_id,
@@ -284,6 +275,8 @@ def handle_message(
         demand=demand,
         priority=int(task.priority or 0),
         max_starts=ctx.settings.celery.max_redeliveries + 1,
+        celery_id=celery_id or "",
+        started=() if complete else _first_start(ctx, run_id, task_id, celery_id),
     )
     if claim.status == "lost":
         lost = BadMessage(
@@ -298,7 +291,7 @@ def handle_message(
         return claim.status
     token = claim.token
     assert token is not None
-    attempt = _Attempt()
+    attempt = _Attempt(complete=complete)
     try:
         attempt.result = _run_claimed(
             ctx, celery_task, run_id, task, claim, celery_id, demand, attempt
@@ -309,26 +302,40 @@ def handle_message(
             attempt.result = _INTERRUPTED
         raise
     finally:
-        # One round trip: finish (on success), release the claim and the slots (also before a
-        # retry's delay), take what the releases handed over.
-        settled = ctx.store.settle(
-            run_id,
-            task_id,
-            token,
-            done=attempt.result in _DONE,
-            requeue=attempt.result == _INTERRUPTED,
-            demand=demand,
-            lease_ms=ctx.lease_ms,
-        )
+        # One round trip: the attempt's last history events, finish (on success), release the
+        # claim and the slots (also before a retry's delay), take what releases handed over.
+        try:
+            settled = ctx.store.settle(
+                run_id,
+                task_id,
+                token,
+                done=attempt.result in _DONE,
+                requeue=attempt.result == _INTERRUPTED,
+                demand=demand,
+                lease_ms=ctx.lease_ms,
+                history=attempt.history,
+            )
+        except redis.RedisError:
+            ctx.history.keep(attempt.history)
+            raise
         extended = [OutboxEntry(run_id, ready) for ready in attempt.ready]
         publish(celery_task.app, ctx.store, [*settled.publish, *extended])
 
 
 @dataclass
 class _Attempt:
-    """How a claimed attempt ended, and what ``extend`` made ready (to publish)."""
+    """One claimed attempt: how it ended, and what the settle writes and publishes.
 
+    Attributes:
+        complete: the task was complete before the claim.
+        result: what happened ("success", "complete", "failed", ...).
+        history: history events (JSON) the settle adds to the stream.
+        ready: tasks ``extend`` made ready, to publish.
+    """
+
+    complete: bool = False
     result: str = ""
+    history: list[str] = field(default_factory=list)
     ready: list[str] = field(default_factory=list)
 
 
@@ -348,20 +355,24 @@ def _run_claimed(
 ) -> str:
     """Run the claimed task; "success" and "complete" mean the caller records it done."""
     task_id = task.task_id
-    if _safe_complete(task):
-        ctx.store.event(run_id, "skipped", task_id)
-        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.DONE, utcnow()))
-        return "complete"
     attempt = claim.attempt
+    if not claim.started:
+        # Not the task's first claim: someone may have completed it meanwhile.
+        if attempt_state.complete or _safe_complete(task):
+            ctx.store.event(run_id, "skipped", task_id)
+            ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.DONE, utcnow()))
+            return "complete"
+        with ctx.history.batched():
+            ctx.history.emit(
+                AttemptStarted(
+                    run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, utcnow()
+                )
+            )
+            ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, utcnow()))
+        ctx.store.event(run_id, "started", task_id, attempt=str(attempt), celery_id=celery_id or "")
     outcome_started = time.time()
     token = claim.token
     assert token is not None
-    with ctx.history.batched():
-        ctx.history.emit(
-            AttemptStarted(run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, utcnow())
-        )
-        ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, utcnow()))
-    ctx.store.event(run_id, "started", task_id, attempt=str(attempt), celery_id=celery_id or "")
     with _lease(ctx, run_id, task_id, token, demand):
         try:
             outcome = execute(task, check_requirements=ctx.settings.worker.check_unfulfilled_deps)
@@ -374,9 +385,11 @@ def _run_claimed(
     if outcome.error_type == SoftTimeLimitExceeded.__qualname__:
         outcome = _as_timeout(outcome, task)
     if outcome.status is OutcomeStatus.SUCCESS:
-        with ctx.history.batched():
-            _record_attempt(ctx, run_id, task_id, attempt, outcome)
-            ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.SUCCESS, utcnow()))
+        # Written by the settle, in the round trip that records the task done.
+        attempt_state.history += [
+            event_to_json(attempt_finished(run_id, task_id, attempt, outcome)),
+            event_to_json(TaskStatusChanged(run_id, task_id, TaskStatus.SUCCESS, utcnow())),
+        ]
         return "success"
     _record_attempt(ctx, run_id, task_id, attempt, outcome)
     if outcome.status is OutcomeStatus.YIELDED:

@@ -126,3 +126,26 @@ def test_fencing_a_stale_token_cannot_renew_or_release(store: RunStore, client: 
     assert not store.release("S", fresh.token)  # releasing twice is a no-op
     with pytest.raises(ValueError, match="lease_ms"):
         store.claim("r1", "S", 0)
+
+
+def test_only_the_first_claim_ever_of_a_task_records_its_start(
+    store: RunStore, client: Redis[str]
+) -> None:
+    two_runs(store)
+    history = ['{"kind":"a"}', '{"kind":"b"}']
+    first = store.claim("r1", "S", LEASE_MS, celery_id="c1", started=history)
+    assert (first.ok, first.started, first.attempt) == (True, True, 1)
+    started = {"type": "started", "task": "S", "attempt": "1", "celery_id": "c1"}
+    assert [fields for _, fields in store.read_events("r1")] == [started]
+    assert [e["e"] for _, e in client.xrange(f"{PREFIX}:history")] == history
+    assert first.token is not None
+    store.release("S", first.token, run_id="r1")
+    # A second attempt in the run, and the first claim of another run sharing the task: the
+    # task may have been completed meanwhile, so the caller checks and records the start.
+    for run_id in ("r1", "r2"):
+        again = store.claim(run_id, "S", LEASE_MS, celery_id="c2", started=history)
+        assert again.ok and not again.started
+        assert again.token is not None
+        store.release("S", again.token, run_id=run_id)
+    assert len(store.read_events("r1")) == 1 and store.read_events("r2") == []
+    assert client.xlen(f"{PREFIX}:history") == 2
