@@ -38,6 +38,7 @@ __all__ = ["CeleryExecutor", "RunMirror"]
 logger = logging.getLogger("dagcore.celery")
 
 _BLOCK_MS = 1000
+_WRITER_BLOCK_MS = 100
 
 
 @dataclass
@@ -256,7 +257,10 @@ class CeleryExecutor:
             result.finished = None
             return result
         history = SqlHistoryStore.from_url(self.settings.history.url)
-        writer = StreamHistoryWriter(client, history, self.settings.celery.key_prefix)
+        # Short blocking reads, so that stopping the writer at the end waits little.
+        writer = StreamHistoryWriter(
+            client, history, self.settings.celery.key_prefix, block_ms=_WRITER_BLOCK_MS
+        )
         thread = writer.start_thread()
         try:
             self._follow(store, context, mirror)

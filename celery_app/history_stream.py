@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -60,6 +61,8 @@ logger = logging.getLogger("dagcore.history.stream")
 DEFAULT_GROUP = "dagcore-history"
 # Fields a dead-letter entry adds to the original ones.
 _DEAD_PREFIX = "dead_"
+# Seconds between two looks at the consumer group while waiting for the writers to catch up.
+_IDLE_POLL = 0.02
 
 
 def dead_letter_key(prefix: str) -> str:
@@ -186,6 +189,8 @@ class StreamHistoryWriter:
         self._claim_cursor = "0-0"
         self._claim_due = 0.0
         self._trim_due = 0.0
+        # Set when someone waits for the writer to catch up: it stops lingering.
+        self._hurry = threading.Event()
         # Counts reads that found nothing new, for wait_idle.
         self._idle = threading.Condition()
         self._idle_rounds = 0
@@ -236,14 +241,46 @@ class StreamHistoryWriter:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until the writer (running on another thread) has caught up with the stream.
 
+        Returns as soon as the whole group has (:meth:`caught_up`), else once this writer's
+        own reads show it.
+
         Returns:
-            ``True`` once a read that ended after this call found nothing new: every entry
-            added before the call is then stored, dead-lettered, or pending elsewhere.
-            ``False`` if ``timeout`` seconds passed first (the store may be down).
+            ``True`` once every entry added before the call is stored, dead-lettered, or
+            pending elsewhere. ``False`` if ``timeout`` seconds passed first (the store may be
+            down).
         """
+        deadline = time.monotonic() + timeout
+        self._hurry.set()  # no more lingering for bigger batches: catch up now
         with self._idle:
             start = self._idle_rounds
-            return self._idle.wait_for(lambda: self._idle_rounds > start, timeout)
+        while True:
+            with self._idle:
+                if self._idle_rounds > start:
+                    return True
+            with suppress(RedisError):
+                if self.caught_up():
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._idle:
+                self._idle.wait_for(lambda: self._idle_rounds > start, min(left, _IDLE_POLL))
+
+    def caught_up(self) -> bool:
+        """True if the group's writers have read every entry and acknowledged (stored) all."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xinfo_stream(self.stream)
+        pipe.xinfo_groups(self.stream)
+        try:
+            stream, groups = pipe.execute()
+        except ResponseError:
+            return False  # no stream (yet): nothing was emitted
+        last = _text(stream.get("last-generated-id", b""))
+        for group in groups:
+            if _text(group.get("name", b"")) == self.group:
+                delivered = _text(group.get("last-delivered-id", b""))
+                return delivered == last and int(group.get("pending", 0)) == 0
+        return False
 
     def run_forever(self, stop: threading.Event) -> None:
         """Store batches until ``stop`` is set, riding out Redis and database outages."""
@@ -262,8 +299,8 @@ class StreamHistoryWriter:
             self._redis_delay = self._retry_initial
             if self._held:
                 stop.wait(self._store_delay)
-            elif 0 < stored < self._batch and self._linger:
-                stop.wait(self._linger)
+            elif 0 < stored < self._batch and self._linger and not stop.is_set():
+                self._hurry.wait(self._linger)
 
     def close(self) -> None:
         """Close the Redis client the writer made for itself, if any (not the store)."""

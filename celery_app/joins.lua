@@ -82,6 +82,64 @@ local function holds(value, token)
   return value and string.match(value, '|([^|]*)$') == token
 end
 
+--- script: shared
+-- Functions several scripts share that need the semaphore functions of semaphore.lua, which
+-- come after this file's common section (joins.py loads this section after both).
+
+-- Record a task done in its run: the dependents whose last requirement it was go to the
+-- outbox, exactly once. Returns {id, node JSON, id, node JSON, ...} of those dependents (empty
+-- on a repeat call), or an error reply if the task is not in the run.
+local function finish(task, wait_key, prefix, ttl)
+  local raw = redis.call('HGET', KEYS[NODES], task)
+  if not raw then
+    return redis.error_reply('UNKNOWN_TASK ' .. task)
+  end
+  local ready = {}
+  -- Set membership, not a counter, decides "first time": a second call stops here.
+  if redis.call('SADD', KEYS[DONE], task) == 1 then
+    for _, dep in ipairs(unique(cjson.decode(raw)['dependents'])) do
+      local left = tonumber(redis.call('HGET', KEYS[WAITING], dep))
+      if left and left > 0 and redis.call('SISMEMBER', KEYS[DONE], dep) == 0 then
+        if redis.call('HINCRBY', KEYS[WAITING], dep, -1) == 0 then
+          ready[#ready + 1] = dep
+        end
+      end
+    end
+    -- A cancelled run keeps its counts right but publishes nothing more.
+    if not is_live(KEYS[META]) then
+      ready = {}
+    end
+    push_all(KEYS[OUTBOX], ready)
+    redis.call('XADD', KEYS[EVENTS], '*', 'type', 'done', 'task', task)
+  end
+  wake_waiters(wait_key, prefix, task, ttl)
+  refresh_run(ttl)
+  local out = {}
+  for _, dep in ipairs(ready) do
+    out[#out + 1] = dep
+    out[#out + 1] = redis.call('HGET', KEYS[NODES], dep)
+  end
+  return out
+end
+
+-- Give up the claim held with `token` and its slots (handed to the next waiters); the runs
+-- parked on the claim get the task back. Returns 1, or 0 (changing nothing) if `token` does not
+-- hold the claim. `keep_starts`: an interrupted attempt still counts towards "lost".
+local function release(claim_key, wait_key, claims_key, starts_key, token, prefix, task, ttl,
+                       holder, sem_names, lease, keep_starts)
+  if not holds(redis.call('GET', claim_key), token) then
+    return 0
+  end
+  redis.call('DEL', claim_key)
+  if not keep_starts then
+    redis.call('DEL', starts_key)
+  end
+  redis.call('ZREM', claims_key, task)
+  sem_release(prefix, split_lines(sem_names), holder, lease, ttl)
+  wake_waiters(wait_key, prefix, task, ttl)
+  return 1
+end
+
 --- script: create
 -- KEYS: the run's seven keys. ARGV: ttl, then three newline-separated lists for one chunk of
 -- nodes: "id\njson\n..." for the nodes hash, "id\ncount\n..." for the waiting hash and
@@ -120,37 +178,7 @@ return 1
 -- KEYS: the run's seven keys, then P:claimwait:{task}. ARGV: task, prefix, ttl.
 -- Returns the dependents that became ready (pushed to the outbox), empty on a repeat call, as
 -- {id, node JSON, id, node JSON, ...}: the caller publishes them without reading them back.
-local task, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local raw = redis.call('HGET', KEYS[NODES], task)
-if not raw then
-  return redis.error_reply('UNKNOWN_TASK ' .. task)
-end
-local ready = {}
--- Set membership, not a counter, decides "first time": a second call stops here.
-if redis.call('SADD', KEYS[DONE], task) == 1 then
-  for _, dep in ipairs(unique(cjson.decode(raw)['dependents'])) do
-    local left = tonumber(redis.call('HGET', KEYS[WAITING], dep))
-    if left and left > 0 and redis.call('SISMEMBER', KEYS[DONE], dep) == 0 then
-      if redis.call('HINCRBY', KEYS[WAITING], dep, -1) == 0 then
-        ready[#ready + 1] = dep
-      end
-    end
-  end
-  -- A cancelled run keeps its counts right but publishes nothing more.
-  if not is_live(KEYS[META]) then
-    ready = {}
-  end
-  push_all(KEYS[OUTBOX], ready)
-  redis.call('XADD', KEYS[EVENTS], '*', 'type', 'done', 'task', task)
-end
-wake_waiters(KEYS[8], prefix, task, ttl)
-refresh_run(ttl)
-local out = {}
-for _, dep in ipairs(ready) do
-  out[#out + 1] = dep
-  out[#out + 1] = redis.call('HGET', KEYS[NODES], dep)
-end
-return out
+return finish(ARGV[1], KEYS[8], ARGV[2], tonumber(ARGV[3]))
 
 --- script: fail
 -- KEYS: the run's seven keys. ARGV: task, error_type, error_message, attempt, ttl.
@@ -408,18 +436,38 @@ return kept
 --   the count of unsettled starts (an interrupted attempt: it counts towards "lost").
 -- Returns 1 if the token held the claim (it is gone now, its slots went to the next waiters
 -- and the runs parked on the claim have the task back), else 0 and nothing changes.
-if not holds(redis.call('GET', KEYS[1]), ARGV[1]) then
-  return 0
+return release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]),
+  ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1')
+
+--- script: settle
+-- The end of an attempt in one atomic step: its history events, finish (when done), release,
+-- and a take of what releases handed over.
+-- KEYS: the run's seven keys, P:claimwait:{task}, P:claim:{task}, P:claims, P:starts:{task},
+--   P:history, P:woken.
+-- ARGV: task, prefix, ttl, token, holder, semaphore names (one per line), lease_ms, done ("1"),
+--   requeue ("1": an interrupted attempt, put back in the outbox, its start still counted),
+--   history events (newline-separated JSON, added under the field "e" as the history sink
+--   does), most entries to take from P:woken.
+-- Returns {finish's reply, the P:woken entries taken}.
+local task, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+for payload in string.gmatch(ARGV[10], '[^\n]+') do
+  redis.call('XADD', KEYS[12], '*', 'e', payload)
 end
-local prefix, task, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-redis.call('DEL', KEYS[1])
-if ARGV[8] ~= '1' then
-  redis.call('DEL', KEYS[4])
+local requeue = ARGV[9] == '1'
+if requeue then
+  redis.call('RPUSH', KEYS[OUTBOX], task)
 end
-redis.call('ZREM', KEYS[3], task)
-sem_release(prefix, split_lines(ARGV[6]), ARGV[5], tonumber(ARGV[7]), ttl)
-wake_waiters(KEYS[2], prefix, task, ttl)
-return 1
+local ready = {}
+if ARGV[8] == '1' then
+  ready = finish(task, KEYS[8], prefix, ttl)
+end
+release(KEYS[9], KEYS[8], KEYS[10], KEYS[11], ARGV[4], prefix, task, ttl, ARGV[5], ARGV[6],
+  tonumber(ARGV[7]), requeue)
+if ready['err'] then
+  return ready  -- the task is not in the run (it expired): released, nothing else to do
+end
+local woken = redis.call('LPOP', KEYS[13], tonumber(ARGV[11]))
+return {ready, woken or {}}
 
 --- script: transition
 -- KEYS: the run's seven keys, P:runs. ARGV: from status, to status, event type ('' for none),

@@ -36,7 +36,6 @@ from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
 from celery_app.connection import redis_client
-from celery_app.history_sink import HISTORY_FIELD
 from celery_app.keys import DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, Keys, RunKeys
 from celery_app.semaphore import NO_DEMAND, Demand
 from dagcore.errors import ExecutionError
@@ -62,6 +61,8 @@ WORKER_EVENTS = frozenset({"started", "retry", "skipped", "cancelled", "lease_lo
 # Nodes per call of the create script: big enough to amortise round trips, small enough that
 # one call holds Redis for milliseconds only.
 _CHUNK = 2000
+# Most P:woken entries one settle takes (and publishes).
+_WOKEN_TAKE = 100
 # One encoder: json.dumps with arguments builds a new one per call, which shows at 300k nodes.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
@@ -158,16 +159,18 @@ def _node_json(node: Node, dependents: Sequence[str]) -> str:
 def _load_scripts() -> dict[str, str]:
     """The scripts of ``joins.lua`` and ``semaphore.lua`` by name.
 
-    Each is prefixed with both files' ``common`` sections, joins.lua's first.
+    Each is prefixed with both files' ``common`` sections, joins.lua's first, then with their
+    ``shared`` sections (functions that use both files' common ones).
     """
-    common, bodies = "", {}
+    common, shared, bodies = "", "", {}
     for filename in ("joins.lua", "semaphore.lua"):
         text = resources.files("celery_app").joinpath(filename).read_text(encoding="utf-8")
         parts = re.split(r"^--- script: (\w+)\n", text, flags=re.MULTILINE)
         found = dict(zip(parts[1::2], parts[2::2], strict=True))
         common += found.pop("common")
+        shared += found.pop("shared", "")
         bodies.update(found)
-    return {name: common + body for name, body in bodies.items()}
+    return {name: common + shared + body for name, body in bodies.items()}
 
 
 _SCRIPTS = _load_scripts()
@@ -490,33 +493,6 @@ class RunStore:
         ]
         return _LEASES[int(self._run("renew", keys, args))]
 
-    def _release_call(
-        self,
-        run_id: str,
-        task_id: str,
-        token: int,
-        demand: Demand,
-        lease_ms: int,
-        keep_starts: bool = False,
-    ) -> tuple[list[str], list[object]]:
-        keys = [
-            self.keys.claim(task_id),
-            self.keys.claimwait(task_id),
-            self.keys.claims,
-            self.keys.starts(task_id),
-        ]
-        args: list[object] = [
-            str(token),
-            self.keys.prefix,
-            task_id,
-            self.ttl_seconds,
-            f"{run_id}|{task_id}",
-            demand.names(),
-            lease_ms,
-            "1" if keep_starts else "0",
-        ]
-        return keys, args
-
     def release(
         self,
         task_id: str,
@@ -534,7 +510,22 @@ class RunStore:
         Returns:
             False (and nothing changes) if ``token`` does not hold the claim (a stale holder).
         """
-        keys, args = self._release_call(run_id, task_id, token, demand, lease_ms)
+        keys = [
+            self.keys.claim(task_id),
+            self.keys.claimwait(task_id),
+            self.keys.claims,
+            self.keys.starts(task_id),
+        ]
+        args = [
+            str(token),
+            self.keys.prefix,
+            task_id,
+            self.ttl_seconds,
+            f"{run_id}|{task_id}",
+            demand.names(),
+            lease_ms,
+            "0",
+        ]
         return bool(self._run("release", keys, args))
 
     def settle(
@@ -551,41 +542,43 @@ class RunStore:
     ) -> Settled:
         """End an attempt in one round trip: finish (if ``done``), release, take what to publish.
 
-        Pipelines ``finish``, ``release`` and a take from ``P:woken``. The caller publishes
+        One script: ``finish``, ``release`` and a take from ``P:woken``. The caller publishes
         ``Settled.publish`` and then acknowledges it (:meth:`ack_entries`): the dependents
         ``finish`` made ready (with their nodes), the tasks releases handed to waiting runs,
         and with ``requeue`` (an interrupted attempt) the task itself, put back in the outbox
         first. ``history`` (events as JSON) goes to the history stream in the same round trip.
         """
-        keys = self.keys.run(run_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for payload in history:
-            pipe.xadd(self.keys.history, {HISTORY_FIELD: payload})
-        if requeue:
-            pipe.rpush(keys.outbox, task_id)
-        if done:
-            self._scripts["finish"](
-                keys=[*keys.all(), self.keys.claimwait(task_id)],
-                args=[task_id, self.keys.prefix, self.ttl_seconds],
-                client=pipe,
-            )
-        release_keys, release_args = self._release_call(
-            run_id, task_id, token, demand, lease_ms, keep_starts=requeue
-        )
-        self._scripts["release"](keys=release_keys, args=release_args, client=pipe)
-        pipe.lpop(self.keys.woken, 100)
-        replies = pipe.execute()[len(history) :]
+        keys = [
+            *self.keys.run(run_id).all(),
+            self.keys.claimwait(task_id),
+            self.keys.claim(task_id),
+            self.keys.claims,
+            self.keys.starts(task_id),
+            self.keys.history,
+            self.keys.woken,
+        ]
+        args = [
+            task_id,
+            self.keys.prefix,
+            self.ttl_seconds,
+            str(token),
+            f"{run_id}|{task_id}",
+            demand.names(),
+            lease_ms,
+            "1" if done else "0",
+            "1" if requeue else "0",
+            "\n".join(history),
+            _WOKEN_TAKE,
+        ]
+        finished, woken = self._run("settle", keys, args)
+        flat = _texts(finished)
         publish = [OutboxEntry(run_id, task_id)] if requeue else []
-        ready: list[str] = []
-        if done:
-            flat = _texts(replies[int(requeue)])
-            ready = flat[::2]
-            publish += [
-                OutboxEntry(run_id, task, json.loads(node))
-                for task, node in zip(flat[::2], flat[1::2], strict=True)
-            ]
-        publish += _woken_entries(replies[-1])
-        return Settled(ready, publish)
+        publish += [
+            OutboxEntry(run_id, task, json.loads(node))
+            for task, node in zip(flat[::2], flat[1::2], strict=True)
+        ]
+        publish += _woken_entries(woken)
+        return Settled(flat[::2], publish)
 
     def take_woken(self, limit: int = 100) -> list[OutboxEntry]:
         """Tasks releases put back in runs' outboxes (``P:woken``); the caller publishes them.

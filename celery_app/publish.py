@@ -22,6 +22,10 @@ from celery_app.routing import redis_priority
 
 __all__ = ["module_fingerprint", "publish", "send_node"]
 
+# Messages sent per pipeline: the first ones of a big outbox (a run's roots) reach the workers
+# while the rest are still being prepared.
+_BATCH = 50
+
 
 @functools.cache
 def module_fingerprint(module: str) -> str:
@@ -72,13 +76,13 @@ def _with_nodes(store: RunStore, entries: Sequence[OutboxEntry]) -> list[OutboxE
 def publish(app: Celery, store: RunStore, entries: Sequence[OutboxEntry]) -> int:
     """Publish outbox entries, then acknowledge them; returns how many messages were sent.
 
-    The messages go out in one pipeline (kombu's producer batch). An entry whose node is gone
-    (the run expired) is acknowledged without a message.
+    The messages go out in pipelines of up to 50 (kombu's producer batch). An entry whose
+    node is gone (the run expired) is acknowledged without a message.
     """
     if not entries:
         return 0
     sent = 0
-    with app.producer_or_acquire() as producer, producer.batch():
+    with app.producer_or_acquire() as producer, producer.batch(_BATCH):
         for entry in _with_nodes(store, entries):
             if entry.node is not None:
                 send_node(app, entry.run_id, entry.node, producer=producer)
