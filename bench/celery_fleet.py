@@ -49,7 +49,12 @@ def fleet(
         client.flushdb()
     finally:
         client.close()
-    log = open(Path(env.get("ETL_OUT", "/tmp")) / "worker.log", "w")  # noqa: SIM115
+    workdir = Path(env.get("ETL_OUT", "/tmp"))
+    log = open(workdir / "worker.log", "w")  # noqa: SIM115
+    # The worker touches it once it consumes (celery_app.health): at log level WARNING, as the
+    # anchors run, Celery's "ready" line is not printed.
+    heartbeat = workdir / "worker.heartbeat"
+    heartbeat.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -61,7 +66,9 @@ def fleet(
             "--concurrency",
             str(concurrency),
             "--loglevel",
-            "INFO",
+            "WARNING",
+            "--heartbeat-file",
+            str(heartbeat),
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -76,7 +83,7 @@ def fleet(
     try:
         deadline = time.monotonic() + 60
         path = Path(log.name)
-        while " ready." not in path.read_text(errors="replace"):
+        while not heartbeat.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("worker did not start:\n" + path.read_text(errors="replace"))
             time.sleep(0.1)

@@ -53,7 +53,7 @@ def _etl(name: str, argv: list[str]) -> dict[str, str]:
 
 def _clear(directory: str) -> None:
     for entry in Path(directory).iterdir():
-        if entry.is_file() and entry.name != "worker.log":
+        if entry.is_file() and entry.name not in ("worker.log", "worker.heartbeat"):
             entry.unlink()
 
 

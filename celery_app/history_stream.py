@@ -299,6 +299,9 @@ class StreamHistoryWriter:
             self._redis_delay = self._retry_initial
             if self._held:
                 stop.wait(self._store_delay)
+            elif self._hurry.is_set():
+                if not stored:
+                    stop.wait(_IDLE_POLL)  # reads do not block any more: do not spin
             elif 0 < stored < self._batch and self._linger and not stop.is_set():
                 self._hurry.wait(self._linger)
 
@@ -334,7 +337,10 @@ class StreamHistoryWriter:
         entries = self._claim()
         if entries:
             return entries
-        return self._read(">", block=self._block_ms or None)
+        # Once hurried (someone waits for it to catch up), reads never block, so that a stop
+        # right after ends the thread at once.
+        block = None if self._hurry.is_set() else self._block_ms or None
+        return self._read(">", block=block)
 
     def _read(self, start: str, block: int | None) -> list[Entry]:
         reply = self._redis.xreadgroup(

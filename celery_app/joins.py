@@ -392,6 +392,19 @@ class RunStore:
         """Remove one outbox entry per id given (once they are published)."""
         self.ack_entries(OutboxEntry(run_id, task_id) for task_id in task_ids)
 
+    def publish_entries(
+        self, messages: Sequence[tuple[str, str]], entries: Iterable[OutboxEntry]
+    ) -> None:
+        """Push task messages (broker list, message) and remove ``entries`` from their
+        outboxes, atomically (one ``MULTI``): nothing is published twice or lost between."""
+        pipe = self.redis.pipeline(transaction=True)
+        for key, message in messages:
+            pipe.lpush(key, message)
+        for entry in entries:
+            pipe.lrem(self.keys.run(entry.run_id).outbox, 1, entry.task_id)
+        if len(pipe):
+            pipe.execute()
+
     def ack_entries(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove one outbox entry per entry given, across runs, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)

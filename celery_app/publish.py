@@ -11,19 +11,23 @@ harmless, its claim answers ``done``.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery
 
 from celery_app.fingerprint import code_fingerprint
 from celery_app.joins import OutboxEntry, RunStore
-from celery_app.routing import redis_priority
+from celery_app.wire import MessageBuilder
 
-__all__ = ["module_fingerprint", "publish", "send_node"]
+__all__ = ["BackgroundPublisher", "module_fingerprint", "publish"]
 
-# Messages sent per pipeline: the first ones of a big outbox (a run's roots) reach the workers
-# while the rest are still being prepared.
+logger = logging.getLogger("dagcore.celery")
+
+# Messages sent per round trip: the first ones of a big outbox (a run's roots) reach the
+# workers while the rest are still being prepared.
 _BATCH = 50
 
 
@@ -31,30 +35,6 @@ _BATCH = 50
 def module_fingerprint(module: str) -> str:
     """The code fingerprint of one module (cached: code does not change under a process)."""
     return code_fingerprint([module])
-
-
-def send_node(app: Celery, run_id: str, node: Mapping[str, Any], producer: Any = None) -> None:
-    """Publish one task message: small, constant-size, JSON."""
-    timeout = node.get("timeout")
-    options: dict[str, Any] = {"producer": producer} if producer is not None else {}
-    if timeout:
-        # The soft limit raises inside run() so the attempt is recorded as a timeout; the hard
-        # limit is the backstop for code that swallows it.
-        options["soft_time_limit"] = float(timeout)
-        options["time_limit"] = float(timeout) + 10
-    app.send_task(
-        str(node["family"]),
-        kwargs={
-            "run_id": run_id,
-            "task_id": str(node["task_id"]),
-            "module": str(node["module"]),
-            "params": dict(node["params"]),
-            "fingerprint": module_fingerprint(str(node["module"])),
-        },
-        queue=str(node.get("queue") or "default"),
-        priority=redis_priority(int(node.get("priority") or 0)),
-        **options,
-    )
 
 
 def _with_nodes(store: RunStore, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
@@ -73,19 +53,78 @@ def _with_nodes(store: RunStore, entries: Sequence[OutboxEntry]) -> list[OutboxE
     ]
 
 
-def publish(app: Celery, store: RunStore, entries: Sequence[OutboxEntry]) -> int:
-    """Publish outbox entries, then acknowledge them; returns how many messages were sent.
+def publish(
+    app: Celery,
+    store: RunStore,
+    entries: Sequence[OutboxEntry],
+    *,
+    parent_id: str | None = None,
+    root_id: str | None = None,
+) -> int:
+    """Publish outbox entries and acknowledge them; returns how many messages were sent.
 
-    The messages go out in pipelines of up to 50 (kombu's producer batch). An entry whose
-    node is gone (the run expired) is acknowledged without a message.
+    Each chunk of up to 50 messages is pushed together with the removal of its outbox entries
+    in one ``MULTI`` (:mod:`celery_app.wire`). An entry whose node is gone (the run expired) is
+    acknowledged without a message. ``parent_id`` and ``root_id``: the Celery ids of the task
+    publishing, if any.
     """
     if not entries:
         return 0
+    builder = MessageBuilder(app, module_fingerprint)
     sent = 0
-    with app.producer_or_acquire() as producer, producer.batch(_BATCH):
-        for entry in _with_nodes(store, entries):
-            if entry.node is not None:
-                send_node(app, entry.run_id, entry.node, producer=producer)
-                sent += 1
-    store.ack_entries(entries)
+    full = _with_nodes(store, entries)
+    for start in range(0, len(full), _BATCH):
+        chunk = full[start : start + _BATCH]
+        messages = [
+            builder.message(e.run_id, e.node, parent_id=parent_id, root_id=root_id)
+            for e in chunk
+            if e.node is not None
+        ]
+        store.publish_entries(messages, chunk)
+        sent += len(messages)
     return sent
+
+
+class BackgroundPublisher:
+    """Publishes on a thread of its own, so that a task's process returns to Celery at once.
+
+    Once a settle has put the dependents in the outbox, publishing them is not needed for the
+    task's own message to be acknowledged: the outbox keeps them until they are published,
+    and if the process dies first the reaper's sweep publishes them. The worker process then
+    takes its next message while the last one's dependents go out. Create it in the process
+    that uses it (after the fork); the thread starts with the first job.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagcore-publish")
+
+    def submit(
+        self,
+        app: Celery,
+        store: RunStore,
+        entries: Sequence[OutboxEntry],
+        *,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+    ) -> None:
+        """Publish ``entries`` (as :func:`publish`) in the background."""
+        if entries:
+            self._pool.submit(self._publish, app, store, entries, parent_id, root_id)
+
+    @staticmethod
+    def _publish(
+        app: Celery,
+        store: RunStore,
+        entries: Sequence[OutboxEntry],
+        parent_id: str | None,
+        root_id: str | None,
+    ) -> None:
+        try:
+            publish(app, store, entries, parent_id=parent_id, root_id=root_id)
+        except Exception:
+            logger.exception(
+                "could not publish %d ready task(s) of run %s; they stay in the outbox and "
+                "the reaper publishes them",
+                len(entries),
+                entries[0].run_id,
+            )

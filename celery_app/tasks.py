@@ -40,7 +40,7 @@ from celery_app.connection import redis_client
 from celery_app.history_stream import RedisHistorySink
 from celery_app.joins import Claim, OutboxEntry, RunStore
 from celery_app.lease import Holding, LeaseKeeper
-from celery_app.publish import module_fingerprint, publish
+from celery_app.publish import BackgroundPublisher, module_fingerprint, publish
 from celery_app.semaphore import Demand, demand_of
 from dagcore.configuration.settings import Settings
 from dagcore.executor.base import attempt_finished, planned_tasks
@@ -87,6 +87,7 @@ class WorkerContext:
     store: RunStore
     history: RedisHistorySink
     leases: LeaseKeeper
+    publisher: BackgroundPublisher = field(default_factory=BackgroundPublisher)
     host: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -319,7 +320,17 @@ def handle_message(
             ctx.history.keep(attempt.history)
             raise
         extended = [OutboxEntry(run_id, ready) for ready in attempt.ready]
-        publish(celery_task.app, ctx.store, [*settled.publish, *extended])
+        entries = [*settled.publish, *extended]
+        ids = {
+            "parent_id": celery_id,
+            "root_id": getattr(celery_task.request, "root_id", None) or celery_id,
+        }
+        if attempt.result in _DONE:
+            # The common case, off the critical path: the outbox holds them meanwhile.
+            ctx.publisher.submit(celery_task.app, ctx.store, entries, **ids)
+        else:
+            # Retries, yields and interruptions (the process may be exiting): at once.
+            publish(celery_task.app, ctx.store, entries, **ids)
 
 
 @dataclass
