@@ -38,6 +38,10 @@ __all__ = ["CeleryExecutor", "RunMirror"]
 logger = logging.getLogger("dagcore.celery")
 
 _BLOCK_MS = 1000
+# The submitter's history writer backs up the workers' (celery_app.upkeep), which do most of
+# the work: it lingers a second for big batches, and catches up at the end of the run. Its
+# reads block briefly, so that stopping it then waits little.
+_WRITER_LINGER = 1.0
 _WRITER_BLOCK_MS = 100
 
 
@@ -257,9 +261,12 @@ class CeleryExecutor:
             result.finished = None
             return result
         history = SqlHistoryStore.from_url(self.settings.history.url)
-        # Short blocking reads, so that stopping the writer at the end waits little.
         writer = StreamHistoryWriter(
-            client, history, self.settings.celery.key_prefix, block_ms=_WRITER_BLOCK_MS
+            client,
+            history,
+            self.settings.celery.key_prefix,
+            block_ms=_WRITER_BLOCK_MS,
+            linger=_WRITER_LINGER,
         )
         thread = writer.start_thread()
         try:

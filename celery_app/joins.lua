@@ -206,6 +206,18 @@ local id = redis.call('XADD', KEYS[EVENTS], '*', unpack(fields))
 refresh_run(tonumber(ARGV[1]))
 return id
 
+--- script: started
+-- KEYS: the run's seven keys, P:history. ARGV: task, attempt, celery id, ttl, history events
+-- (newline-separated JSON, added under the field "e"). The start of an attempt the claim did
+-- not record itself: a "started" run event and the history events, in one step.
+redis.call('XADD', KEYS[EVENTS], '*', 'type', 'started', 'task', ARGV[1], 'attempt', ARGV[2],
+  'celery_id', ARGV[3])
+for payload in string.gmatch(ARGV[5], '[^\n]+') do
+  redis.call('XADD', KEYS[8], '*', 'e', payload)
+end
+refresh_run(tonumber(ARGV[4]))
+return 1
+
 --- script: extend
 -- KEYS: the run's seven keys. ARGV: parent, ttl, fragment JSON
 --   {"nodes": [{"id", "deps", "head", "complete", "external"}], "direct": [ids]}

@@ -346,6 +346,20 @@ class RunStore:
             flat.extend((name, str(value)))
         return _text(self._run("event", self.keys.run(run_id).all(), [self.ttl_seconds, *flat]))
 
+    def started(
+        self,
+        run_id: str,
+        task_id: str,
+        attempt: int,
+        celery_id: str = "",
+        history: Sequence[str] = (),
+    ) -> None:
+        """Record the start of an attempt in one round trip: the ``started`` run event and
+        ``history`` (events as JSON) for the history stream."""
+        keys = [*self.keys.run(run_id).all(), self.keys.history]
+        args = [task_id, attempt, celery_id, self.ttl_seconds, "\n".join(history)]
+        self._run("started", keys, args)
+
     def extend(
         self, run_id: str, parent_id: str, nodes: Sequence[Node], direct: Sequence[str]
     ) -> list[str]:

@@ -228,13 +228,14 @@ def _lease(
         ctx.leases.drop(key)
 
 
-def _first_start(ctx: WorkerContext, run_id: str, task_id: str, celery_id: str | None) -> list[str]:
-    """The history events of attempt 1 starting, for the claim to record (as JSON)."""
+def _start_events(
+    ctx: WorkerContext, run_id: str, task_id: str, attempt: int, celery_id: str | None
+) -> list[str]:
+    """The history events of an attempt starting (as JSON), for a script to record."""
     now = utcnow()
-    return [
-        event_to_json(AttemptStarted(run_id, task_id, 1, ctx.host, _worker_name(), celery_id, now)),
-        event_to_json(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, now)),
-    ]
+    started = AttemptStarted(run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, now)
+    running = TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, now)
+    return [event_to_json(started), event_to_json(running)]
 
 
 def handle_message(
@@ -277,7 +278,7 @@ def handle_message(
         priority=int(task.priority or 0),
         max_starts=ctx.settings.celery.max_redeliveries + 1,
         celery_id=celery_id or "",
-        started=() if complete else _first_start(ctx, run_id, task_id, celery_id),
+        started=() if complete else _start_events(ctx, run_id, task_id, 1, celery_id),
     )
     if claim.status == "lost":
         lost = BadMessage(
@@ -373,14 +374,12 @@ def _run_claimed(
             ctx.store.event(run_id, "skipped", task_id)
             ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.DONE, utcnow()))
             return "complete"
-        with ctx.history.batched():
-            ctx.history.emit(
-                AttemptStarted(
-                    run_id, task_id, attempt, ctx.host, _worker_name(), celery_id, utcnow()
-                )
-            )
-            ctx.history.emit(TaskStatusChanged(run_id, task_id, TaskStatus.RUNNING, utcnow()))
-        ctx.store.event(run_id, "started", task_id, attempt=str(attempt), celery_id=celery_id or "")
+        history = _start_events(ctx, run_id, task_id, attempt, celery_id)
+        try:
+            ctx.store.started(run_id, task_id, attempt, celery_id or "", history)
+        except redis.RedisError:
+            ctx.history.keep(history)
+            raise
     outcome_started = time.time()
     token = claim.token
     assert token is not None

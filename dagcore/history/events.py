@@ -437,9 +437,13 @@ def event_from_dict(data: Mapping[str, Any]) -> HistoryEvent:
     return decoder(data)
 
 
+# One encoder for every event: json.dumps with options builds a new one per call.
+_EVENT_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def event_to_json(event: HistoryEvent) -> str:
     """Serialise an event as one compact JSON line."""
-    return json.dumps(event.to_dict(), separators=(",", ":"), sort_keys=True)
+    return _EVENT_ENCODER.encode(event.to_dict())
 
 
 def event_from_json(text: str | bytes) -> HistoryEvent:

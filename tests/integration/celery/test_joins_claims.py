@@ -149,3 +149,17 @@ def test_only_the_first_claim_ever_of_a_task_records_its_start(
         store.release("S", again.token, run_id=run_id)
     assert len(store.read_events("r1")) == 1 and store.read_events("r2") == []
     assert client.xlen(f"{PREFIX}:history") == 2
+
+
+def test_a_start_the_claim_left_to_the_caller_is_recorded_in_one_step(
+    store: RunStore, client: Redis[str]
+) -> None:
+    two_runs(store)
+    store.started("r2", "S", 3, "c9", ['{"kind":"x"}', '{"kind":"y"}'])
+    started = {"type": "started", "task": "S", "attempt": "3", "celery_id": "c9"}
+    assert [fields for _, fields in store.read_events("r2")] == [started]
+    assert [e["e"] for _, e in client.xrange(f"{PREFIX}:history")] == [
+        '{"kind":"x"}',
+        '{"kind":"y"}',
+    ]
+    assert 0 < client.ttl(store.keys.run("r2").events) <= store.ttl_seconds
