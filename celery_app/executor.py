@@ -38,6 +38,9 @@ __all__ = ["CeleryExecutor", "RunMirror"]
 logger = logging.getLogger("dagcore.celery")
 
 _BLOCK_MS = 1000
+# A read that returned fewer events than this waits _GATHER_SECONDS before the next one.
+_BATCH_EVENTS = 100
+_GATHER_SECONDS = 0.02
 # The submitter's history writer backs up the workers' (celery_app.upkeep), which do most of
 # the work: it lingers a second for big batches, and catches up at the end of the run. Its
 # reads block briefly, so that stopping it then waits little.
@@ -306,6 +309,10 @@ class CeleryExecutor:
                 mirror.apply(fields, fetch)
             if events and context.on_progress is not None:
                 context.on_progress(mirror.state)
+            if 0 < len(events) < _BATCH_EVENTS and not mirror.finished():
+                # Events trickle in a few at a time: let some gather rather than make a round
+                # trip (and wake this process) for each.
+                time.sleep(_GATHER_SECONDS)
         if mirror.cancelled:
             mirror.state.cancel_pending()
         store.mark_finished(context.run_id)

@@ -134,7 +134,7 @@ local function release(claim_key, wait_key, claims_key, starts_key, token, prefi
   if not keep_starts then
     redis.call('DEL', starts_key)
   end
-  redis.call('ZREM', claims_key, task)
+  redis.call('ZREM', claims_key, holder)
   sem_release(prefix, split_lines(sem_names), holder, lease, ttl)
   wake_waiters(wait_key, prefix, task, ttl)
   return 1
@@ -398,7 +398,7 @@ redis.call('EXPIRE', KEYS[12], ttl)
 local token = redis.call('INCR', KEYS[9])
 redis.call('EXPIRE', KEYS[9], ttl)
 redis.call('SET', KEYS[8], rid .. '|' .. token, 'PX', lease)
-redis.call('ZADD', KEYS[11], now + lease, task)
+redis.call('ZADD', KEYS[11], now + lease, rid .. '|' .. task)
 redis.call('EXPIRE', KEYS[11], ttl)
 local attempt = redis.call('HINCRBY', KEYS[13], task, 1)
 redis.call('EXPIRE', KEYS[13], ttl)
@@ -429,7 +429,7 @@ end
 local lease = tonumber(ARGV[2])
 local expiry = now_ms() + lease
 redis.call('PEXPIRE', KEYS[1], lease)
-redis.call('ZADD', KEYS[2], expiry, ARGV[4])
+redis.call('ZADD', KEYS[2], expiry, ARGV[5])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[7]))
 local kept = 1
 for _, name in ipairs(split_lines(ARGV[6])) do

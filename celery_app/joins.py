@@ -24,6 +24,7 @@ given, so this needs one Redis server (or a primary), not a Redis Cluster.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +51,8 @@ __all__ = [
     "RunExistsError",
     "RunStore",
     "RunStoreError",
+    "SettleCall",
+    "Settled",
 ]
 
 ClaimStatus = Literal["ok", "done", "cancelled", "busy", "queued", "lost"]
@@ -89,6 +92,31 @@ class Settled:
 
     ready: list[str]
     publish: list[OutboxEntry]
+
+
+@dataclass(frozen=True)
+class SettleCall:
+    """One call of the settle script (:meth:`RunStore.settle_call`) and how to read its reply."""
+
+    source: str
+    sha: str
+    keys: list[str]
+    args: list[object]
+    run_id: str
+    task_id: str
+    requeue: bool
+
+    def settled(self, reply: Any) -> Settled:
+        """What the script's reply says was made ready and is to be published."""
+        finished, woken = reply
+        flat = _texts(finished)
+        publish = [OutboxEntry(self.run_id, self.task_id)] if self.requeue else []
+        publish += [
+            OutboxEntry(self.run_id, task, json.loads(node))
+            for task, node in zip(flat[::2], flat[1::2], strict=True)
+        ]
+        publish += _woken_entries(woken)
+        return Settled(flat[::2], publish)
 
 
 Lease = Literal["lost", "held", "slot_lost"]
@@ -174,6 +202,7 @@ def _load_scripts() -> dict[str, str]:
 
 
 _SCRIPTS = _load_scripts()
+_SETTLE_SHA = hashlib.sha1(_SCRIPTS["settle"].encode()).hexdigest()  # noqa: S324 (Redis's id)
 
 
 def _dependents(plan: Plan) -> dict[str, list[str]]:
@@ -575,6 +604,35 @@ class RunStore:
         and with ``requeue`` (an interrupted attempt) the task itself, put back in the outbox
         first. ``history`` (events as JSON) goes to the history stream in the same round trip.
         """
+        call = self.settle_call(
+            run_id,
+            task_id,
+            token,
+            done=done,
+            requeue=requeue,
+            demand=demand,
+            lease_ms=lease_ms,
+            history=history,
+        )
+        return self.run_settle(call)
+
+    def run_settle(self, call: SettleCall) -> Settled:
+        """Run a settle call (:meth:`settle_call`) and read its answer."""
+        return call.settled(self._run("settle", call.keys, call.args))
+
+    def settle_call(
+        self,
+        run_id: str,
+        task_id: str,
+        token: int,
+        *,
+        done: bool,
+        requeue: bool = False,
+        demand: Demand = NO_DEMAND,
+        lease_ms: int = 60_000,
+        history: Sequence[str] = (),
+    ) -> SettleCall:
+        """The settle script call of :meth:`settle`, for a caller that sends it itself."""
         keys = [
             *self.keys.run(run_id).all(),
             self.keys.claimwait(task_id),
@@ -584,7 +642,7 @@ class RunStore:
             self.keys.history,
             self.keys.woken,
         ]
-        args = [
+        args: list[object] = [
             task_id,
             self.keys.prefix,
             self.ttl_seconds,
@@ -597,15 +655,7 @@ class RunStore:
             "\n".join(history),
             _WOKEN_TAKE,
         ]
-        finished, woken = self._run("settle", keys, args)
-        flat = _texts(finished)
-        publish = [OutboxEntry(run_id, task_id)] if requeue else []
-        publish += [
-            OutboxEntry(run_id, task, json.loads(node))
-            for task, node in zip(flat[::2], flat[1::2], strict=True)
-        ]
-        publish += _woken_entries(woken)
-        return Settled(flat[::2], publish)
+        return SettleCall(_SCRIPTS["settle"], _SETTLE_SHA, keys, args, run_id, task_id, requeue)
 
     def take_woken(self, limit: int = 100) -> list[OutboxEntry]:
         """Tasks releases put back in runs' outboxes (``P:woken``); the caller publishes them.

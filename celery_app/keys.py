@@ -18,8 +18,9 @@ key                                type    holds (TTL)
 ``P:claim:{task_id}``              STRING  ``<run_id>|<token>`` of the holder (the lease, in ms)
 ``P:fence:{task_id}``              INT     fencing token counter (run TTL, refreshed on claim)
 ``P:claimwait:{task_id}``          LIST    run ids waiting for the holder (run TTL)
-``P:claims``                       ZSET    task id -> lease expiry (ms, Redis TIME); the reaper
-                                           wakes the waiters of claims that expired
+``P:claims``                       ZSET    holder (``run|task``) -> lease expiry (ms, Redis TIME);
+                                           the reaper hands the task of a claim that expired
+                                           back to its run and to the runs waiting for it
 ``P:starts:{task_id}``             INT     starts of ``run()`` not settled yet: a count past
                                            ``max_redeliveries`` means the task kills its worker
 ``P:runs``                         SET     ids of runs still RUNNING (the reaper's outbox sweep)

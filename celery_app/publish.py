@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery
@@ -22,7 +21,7 @@ from celery_app.fingerprint import code_fingerprint
 from celery_app.joins import OutboxEntry, RunStore
 from celery_app.wire import MessageBuilder
 
-__all__ = ["BackgroundPublisher", "module_fingerprint", "publish"]
+__all__ = ["module_fingerprint", "publish"]
 
 logger = logging.getLogger("dagcore.celery")
 
@@ -83,48 +82,3 @@ def publish(
         store.publish_entries(messages, chunk)
         sent += len(messages)
     return sent
-
-
-class BackgroundPublisher:
-    """Publishes on a thread of its own, so that a task's process returns to Celery at once.
-
-    Once a settle has put the dependents in the outbox, publishing them is not needed for the
-    task's own message to be acknowledged: the outbox keeps them until they are published,
-    and if the process dies first the reaper's sweep publishes them. The worker process then
-    takes its next message while the last one's dependents go out. Create it in the process
-    that uses it (after the fork); the thread starts with the first job.
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagcore-publish")
-
-    def submit(
-        self,
-        app: Celery,
-        store: RunStore,
-        entries: Sequence[OutboxEntry],
-        *,
-        parent_id: str | None = None,
-        root_id: str | None = None,
-    ) -> None:
-        """Publish ``entries`` (as :func:`publish`) in the background."""
-        if entries:
-            self._pool.submit(self._publish, app, store, entries, parent_id, root_id)
-
-    @staticmethod
-    def _publish(
-        app: Celery,
-        store: RunStore,
-        entries: Sequence[OutboxEntry],
-        parent_id: str | None,
-        root_id: str | None,
-    ) -> None:
-        try:
-            publish(app, store, entries, parent_id=parent_id, root_id=root_id)
-        except Exception:
-            logger.exception(
-                "could not publish %d ready task(s) of run %s; they stay in the outbox and "
-                "the reaper publishes them",
-                len(entries),
-                entries[0].run_id,
-            )

@@ -270,19 +270,38 @@ return {freed, granted}
 
 --- script: reap_claims
 -- KEYS: P:claims. ARGV: prefix, ttl, limit.
--- Claims whose lease ran out (their holder died without releasing): the runs parked on them
--- get the task back in their outboxes. Returns the number of runs woken.
+-- Claims whose lease ran out: their holder ("rid|task") died, or never settled (a settle that
+-- was sent but never arrived). The runs parked on the claim get the task back in their
+-- outboxes, and so does the holder's own run unless the task is done or failed there (a
+-- holder that finished but died before settling leaves it to run again, found complete).
+-- Returns the number of runs the task was handed back to.
 local prefix, ttl = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local woken = 0
-for _, task in ipairs(expired) do
-  local left = redis.call('PTTL', prefix .. ':claim:' .. task)
-  if left > 0 then
-    redis.call('ZADD', KEYS[1], now + left, task)
+for _, member in ipairs(expired) do
+  local rid, task = string.match(member, '^([^|]*)|(.*)$')
+  local key = prefix .. ':claim:' .. task
+  local value = redis.call('GET', key)
+  if value and rid and string.sub(value, 1, #rid + 1) == rid .. '|' then
+    -- Still held by that run (renewed meanwhile): look again when the lease runs out.
+    redis.call('ZADD', KEYS[1], now + math.max(redis.call('PTTL', key), 0), member)
   else
-    redis.call('ZREM', KEYS[1], task)
-    woken = woken + wake_waiters(prefix .. ':claimwait:' .. task, prefix, task, ttl)
+    redis.call('ZREM', KEYS[1], member)
+    if rid then
+      local wait_key = prefix .. ':claimwait:' .. task
+      local parked = redis.call('LPOS', wait_key, rid)
+      if not value then
+        woken = woken + wake_waiters(wait_key, prefix, task, ttl)
+      end
+      local base = prefix .. ':run:{' .. rid .. '}:'
+      if not parked and is_live(base .. 'meta')
+          and redis.call('SISMEMBER', base .. 'done', task) == 0
+          and redis.call('SISMEMBER', base .. 'failed', task) == 0 then
+        hand_over(prefix, rid, task, ttl)
+        woken = woken + 1
+      end
+    end
   end
 end
 return woken

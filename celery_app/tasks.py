@@ -38,10 +38,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery_app import shutdown, upkeep
 from celery_app.connection import redis_client
 from celery_app.history_stream import RedisHistorySink
-from celery_app.joins import Claim, OutboxEntry, RunStore
+from celery_app.joins import Claim, OutboxEntry, RunStore, Settled
 from celery_app.lease import Holding, LeaseKeeper
-from celery_app.publish import BackgroundPublisher, module_fingerprint, publish
+from celery_app.publish import module_fingerprint, publish
 from celery_app.semaphore import Demand, demand_of
+from celery_app.settle import AsyncSettler
 from dagcore.configuration.settings import Settings
 from dagcore.executor.base import attempt_finished, planned_tasks
 from dagcore.executor.runner import Outcome, OutcomeStatus, execute
@@ -87,7 +88,7 @@ class WorkerContext:
     store: RunStore
     history: RedisHistorySink
     leases: LeaseKeeper
-    publisher: BackgroundPublisher = field(default_factory=BackgroundPublisher)
+    settler: AsyncSettler
     host: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -104,6 +105,7 @@ class WorkerContext:
             store=store,
             history=RedisHistorySink(client, prefix),
             leases=LeaseKeeper(store, int(settings.celery.lease_seconds * 1000)),
+            settler=AsyncSettler(client),
         )
 
     @property
@@ -113,6 +115,8 @@ class WorkerContext:
 
 
 _context: WorkerContext | None = None
+# Seconds a pool process that stops waits for its last settle's answer (see celery_app.settle).
+_SETTLE_WAIT = 5.0
 _context_pid: int | None = None
 _allowed_modules: tuple[str, ...] = ()
 
@@ -129,6 +133,13 @@ def configure(modules: tuple[str, ...]) -> None:
     _context = None
     signals.worker_ready.connect(upkeep.start, weak=False)
     signals.worker_shutdown.connect(upkeep.stop, weak=False)
+    signals.worker_process_shutdown.connect(_wait_for_settles, weak=False)
+
+
+def _wait_for_settles(**_: Any) -> None:
+    """A pool process ending lets its last settle be answered and published first."""
+    if _context is not None and _context_pid == os.getpid():
+        _context.settler.wait(_SETTLE_WAIT)
 
 
 def handle_unknown(family: str, kwargs: Mapping[str, Any]) -> None:
@@ -304,34 +315,56 @@ def handle_message(
             attempt.result = _INTERRUPTED
         raise
     finally:
-        # One round trip: the attempt's last history events, finish (on success), release the
-        # claim and the slots (also before a retry's delay), take what releases handed over.
-        try:
-            settled = ctx.store.settle(
-                run_id,
-                task_id,
-                token,
-                done=attempt.result in _DONE,
-                requeue=attempt.result == _INTERRUPTED,
-                demand=demand,
-                lease_ms=ctx.lease_ms,
-                history=attempt.history,
-            )
-        except redis.RedisError:
-            ctx.history.keep(attempt.history)
-            raise
-        extended = [OutboxEntry(run_id, ready) for ready in attempt.ready]
+        _settle(ctx, celery_task, run_id, task_id, token, demand, attempt)
+
+
+def _settle(
+    ctx: WorkerContext,
+    celery_task: CeleryTask,
+    run_id: str,
+    task_id: str,
+    token: int,
+    demand: Demand,
+    attempt: _Attempt,
+) -> None:
+    """End the attempt: its last history events, finish (on success), release the claim and
+    the slots (also before a retry's delay), then publish what became ready.
+
+    After a success the settle is sent and answered on the settler's thread
+    (:mod:`celery_app.settle`); retries, yields and interruptions (the process may be
+    exiting) settle and publish here and now.
+    """
+    call = ctx.store.settle_call(
+        run_id,
+        task_id,
+        token,
+        done=attempt.result in _DONE,
+        requeue=attempt.result == _INTERRUPTED,
+        demand=demand,
+        lease_ms=ctx.lease_ms,
+        history=attempt.history,
+    )
+    extended = [OutboxEntry(run_id, ready) for ready in attempt.ready]
+    app = celery_task.app
+    celery_id = getattr(celery_task.request, "id", None)
+    root_id = getattr(celery_task.request, "root_id", None) or celery_id
+
+    def publish_settled(settled: Settled) -> None:
         entries = [*settled.publish, *extended]
-        ids = {
-            "parent_id": celery_id,
-            "root_id": getattr(celery_task.request, "root_id", None) or celery_id,
-        }
-        if attempt.result in _DONE:
-            # The common case, off the critical path: the outbox holds them meanwhile.
-            ctx.publisher.submit(celery_task.app, ctx.store, entries, **ids)
-        else:
-            # Retries, yields and interruptions (the process may be exiting): at once.
-            publish(celery_task.app, ctx.store, entries, **ids)
+        publish(app, ctx.store, entries, parent_id=celery_id, root_id=root_id)
+
+    if attempt.result in _DONE:
+        try:
+            ctx.settler.send(call, publish_settled)
+            return
+        except redis.RedisError:
+            logger.warning("could not send the settle of %s; settling it here", task_id)
+    try:
+        settled = ctx.store.run_settle(call)
+    except redis.RedisError:
+        ctx.history.keep(attempt.history)
+        raise
+    publish_settled(settled)
 
 
 @dataclass

@@ -402,3 +402,28 @@ def test_lost_worker_redeliveries_are_capped(fleet: StartWorker, celery_env: Cel
     assert "WorkerLost" in summary.summary_text and "died 3 times" in summary.summary_text
     assert g.runs(g.KillsItsWorker()) == 3
     assert worker.running()
+
+
+def test_a_whole_worker_killed_mid_task_is_recovered_within_the_lease(
+    fleet: StartWorker, celery_env: CeleryEnv
+) -> None:
+    # Redis would give the unacknowledged message back only after an hour: the reaper hands
+    # the task back to its run once the dead holder's claim runs out instead.
+    celery_env.configure("[celery]\nlease_seconds = 2\nreaper_interval = 0.5\n")
+    worker = fleet([MODULE], concurrency=1)
+    client = redis.Redis.from_url(celery_env.redis_url, decode_responses=True)
+    result: dict[str, Summary] = {}
+    thread = threading.Thread(target=lambda: result.update(s=_build([g.AfterHang()])))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not client.get("test:hangs:written"):
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(0.05)
+    worker.kill()  # the main process too: its message stays unacknowledged in Redis
+    killed = time.monotonic()
+    fleet([MODULE], concurrency=1)
+    thread.join(60)
+    assert result["s"].status is StatusCode.SUCCESS, result["s"].summary_text
+    assert time.monotonic() - killed < 30
+    assert g.runs(g.WritesThenHangs()) == 1  # handed back, found complete, not run again
+    assert g.runs(g.AfterHang()) == 1

@@ -171,16 +171,36 @@ def test_reap_semaphores_frees_dead_holders_and_grants_waiters(
     assert store.take_woken() == [OutboxEntry("r", "next")]
 
 
-def test_reap_claims_wakes_the_runs_parked_on_a_dead_holder(store: RunStore) -> None:
+def test_reap_claims_hands_a_dead_holders_task_back_to_every_run(store: RunStore) -> None:
     start(store, "r1", "S")
     start(store, "r2", "S")
     assert store.claim("r1", "S", 200).ok
     assert store.claim("r2", "S", LEASE_MS).status == "busy"
     assert store.reap_claims() == 0
     time.sleep(0.3)
-    assert store.reap_claims() == 1
-    assert store.pending_outbox("r2") == ["S"]
+    # The run parked on the claim, and the holder's own run: it never settled the task.
+    assert store.reap_claims() == 2
+    assert store.pending_outbox("r2") == ["S"] and store.pending_outbox("r1") == ["S"]
+    assert sorted(store.take_woken()) == [OutboxEntry("r1", "S"), OutboxEntry("r2", "S")]
     assert store.claim("r2", "S", LEASE_MS).ok
+    assert store.reap_claims() == 0
+
+
+def test_reap_claims_leaves_claims_that_are_renewed_or_settled(store: RunStore) -> None:
+    start(store, "r", "kept", "done", "failed")
+    kept = store.claim("r", "kept", 200)
+    finished = store.claim("r", "done", 200)
+    failing = store.claim("r", "failed", 200)
+    assert kept.token is not None and finished.token is not None
+    assert failing.token is not None
+    store.settle("r", "done", finished.token, done=True)
+    store.fail("r", "failed", "Boom", "no", 1)
+    time.sleep(0.1)
+    assert store.renew("kept", kept.token, LEASE_MS, run_id="r") == "held"
+    time.sleep(0.2)
+    # "failed" died without releasing, but it failed for good: nothing comes back.
+    assert store.reap_claims() == 0
+    assert store.pending_outbox("r") == [] and store.take_woken() == []
 
 
 def test_a_task_started_too_often_without_settling_is_lost(store: RunStore) -> None:
