@@ -22,7 +22,7 @@ from celery.worker.consumer import Consumer
 
 __all__ = ["FLUSH_INTERVAL", "BatchingConsumer"]
 
-FLUSH_INTERVAL = 0.05
+FLUSH_INTERVAL = 0.1
 """Longest time, in seconds, a task event waits in the worker before it is sent."""
 
 

@@ -38,9 +38,10 @@ __all__ = ["CeleryExecutor", "RunMirror"]
 logger = logging.getLogger("dagcore.celery")
 
 _BLOCK_MS = 1000
-# A read that returned fewer events than this waits _GATHER_SECONDS before the next one.
+# A read that returned fewer events than this waits _GATHER_SECONDS before the next one (the
+# end of a run is seen that much later at most).
 _BATCH_EVENTS = 100
-_GATHER_SECONDS = 0.02
+_GATHER_SECONDS = 0.05
 # The submitter's history writer backs up the workers' (celery_app.upkeep), which do most of
 # the work: it lingers a second for big batches, and catches up at the end of the run. Its
 # reads block briefly, so that stopping it then waits little.
