@@ -38,8 +38,8 @@ __all__ = ["CeleryExecutor", "RunMirror"]
 logger = logging.getLogger("dagcore.celery")
 
 _BLOCK_MS = 1000
-# A read that returned fewer events than this waits _GATHER_SECONDS before the next one (the
-# end of a run is seen that much later at most).
+# A read that returned fewer events than this waits _GATHER_SECONDS before the next one, unless
+# as few tasks are left: the end of a run is seen at once.
 _BATCH_EVENTS = 100
 _GATHER_SECONDS = 0.05
 # The submitter's history writer backs up the workers' (celery_app.upkeep), which do most of
@@ -310,7 +310,7 @@ class CeleryExecutor:
                 mirror.apply(fields, fetch)
             if events and context.on_progress is not None:
                 context.on_progress(mirror.state)
-            if 0 < len(events) < _BATCH_EVENTS and not mirror.finished():
+            if 0 < len(events) < _BATCH_EVENTS < mirror.remaining:
                 # Events trickle in a few at a time: let some gather rather than make a round
                 # trip (and wake this process) for each.
                 time.sleep(_GATHER_SECONDS)

@@ -62,7 +62,7 @@ DEFAULT_GROUP = "dagcore-history"
 # Fields a dead-letter entry adds to the original ones.
 _DEAD_PREFIX = "dead_"
 # Seconds between two looks at the consumer group while waiting for the writers to catch up.
-_IDLE_POLL = 0.02
+_IDLE_POLL = 0.01
 
 
 def dead_letter_key(prefix: str) -> str:

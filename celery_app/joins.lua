@@ -413,7 +413,8 @@ if ARGV[10] ~= '' and token == 1 and attempt == 1 then
   for payload in string.gmatch(ARGV[10], '[^\n]+') do
     redis.call('XADD', KEYS[14], '*', 'e', payload)
   end
-  refresh_run(ttl)
+  -- The stream may have been created just now; the settle refreshes every key of the run.
+  redis.call('EXPIRE', KEYS[EVENTS], ttl)
   started = '1'
 end
 return {'ok', tostring(token), tostring(attempt), started}

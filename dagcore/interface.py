@@ -15,6 +15,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,8 +129,15 @@ def execute_tasks(tasks: Sequence[Task], options: RunOptions) -> Summary:
     workers = options.workers or settings.core.workers
     capacities = {**settings.resources, **options.resources}
     run_id = uuid.uuid4().hex
-    plan = plan_tasks(tasks, settings)
-    recorder = _Recorder(settings, options.history)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dagcore-history-open") as pool:
+        # Opening the history database (a connection, the schema check) overlaps resolving.
+        opening = pool.submit(_Recorder, settings, options.history)
+        try:
+            plan = plan_tasks(tasks, settings)
+        except BaseException:
+            opening.result().close()
+            raise
+        recorder = opening.result()
     try:
         recorder.emit(
             RunStarted(
