@@ -16,8 +16,9 @@ run forward with Lua scripts (``joins.lua``) that are atomic, O(degree) and idem
 
 Progress goes to a per-run stream (:meth:`RunStore.read_events`) the submitter follows.
 
-The client may decode responses or not: every value read back is turned into ``str`` here. Types
-come from the ``types-redis`` stubs (mypy prefers stub packages over redis-py's own annotations).
+The scripts' answers become the values of :mod:`celery_app.replies` (the client may decode
+responses or not: every value read back is turned into ``str`` there). Types come from the
+``types-redis`` stubs (mypy prefers stub packages over redis-py's own annotations).
 The scripts that hand a task to waiting runs write those runs' outboxes, keys they are not
 given, so this needs one Redis server (or a primary), not a Redis Cluster.
 """
@@ -28,9 +29,8 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
@@ -38,6 +38,19 @@ from redis.exceptions import ResponseError
 
 from celery_app.connection import redis_client
 from celery_app.keys import DEFAULT_PREFIX, DEFAULT_TTL_SECONDS, Keys, RunKeys
+from celery_app.replies import (
+    LEASES,
+    Claim,
+    ClaimStatus,
+    Lease,
+    OutboxEntry,
+    SettleCall,
+    Settled,
+    stream_entries,
+    text,
+    texts,
+    woken_entries,
+)
 from celery_app.semaphore import NO_DEMAND, Demand
 from dagcore.errors import ExecutionError
 from dagcore.plan import Node, Plan
@@ -55,8 +68,6 @@ __all__ = [
     "Settled",
 ]
 
-ClaimStatus = Literal["ok", "done", "cancelled", "busy", "queued", "lost"]
-
 #: Event types a worker writes itself; ``done``, ``failed`` and ``yielded`` come from the
 #: scripts, in the same atomic step as the change they report.
 WORKER_EVENTS = frozenset({"started", "retry", "skipped", "cancelled", "lease_lost"})
@@ -70,107 +81,12 @@ _WOKEN_TAKE = 100
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
-class OutboxEntry(NamedTuple):
-    """A ready task in a run's outbox, to publish and then acknowledge.
-
-    ``node`` is the stored node when the script that made the task ready returned it, else
-    None (the publisher reads it).
-    """
-
-    run_id: str
-    task_id: str
-    node: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What :meth:`RunStore.settle` did: the dependents it made ready, and what to publish.
-
-    ``publish`` holds exactly the outbox entries this settle (and the releases it took from
-    ``P:woken``) created, so concurrent workers never publish each other's entries.
-    """
-
-    ready: list[str]
-    publish: list[OutboxEntry]
-
-
-@dataclass(frozen=True)
-class SettleCall:
-    """One call of the settle script (:meth:`RunStore.settle_call`) and how to read its reply."""
-
-    source: str
-    sha: str
-    keys: list[str]
-    args: list[object]
-    run_id: str
-    task_id: str
-    requeue: bool
-
-    def settled(self, reply: Any) -> Settled:
-        """What the script's reply says was made ready and is to be published."""
-        finished, woken = reply
-        flat = _texts(finished)
-        publish = [OutboxEntry(self.run_id, self.task_id)] if self.requeue else []
-        publish += [
-            OutboxEntry(self.run_id, task, json.loads(node))
-            for task, node in zip(flat[::2], flat[1::2], strict=True)
-        ]
-        publish += _woken_entries(woken)
-        return Settled(flat[::2], publish)
-
-
-Lease = Literal["lost", "held", "slot_lost"]
-"""What a renewal found: the claim is gone, everything is held, or a slot's lease ran out."""
-_LEASES: tuple[Lease, ...] = ("lost", "held", "slot_lost")
-
-
 class RunStoreError(ExecutionError):
     """Redis refused an update of a run's bookkeeping (an unknown task or requirement)."""
 
 
 class RunExistsError(RunStoreError):
     """A run with this id is already in Redis."""
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The answer to :meth:`RunStore.claim`.
-
-    Attributes:
-        status: ``ok`` (run it, holding ``token``), ``done`` (finished in this run already),
-            ``cancelled`` (the run takes no more work: cancelled, finished or gone), ``busy``
-            (another run or copy holds it; this run is parked and gets the task back through its
-            outbox when the holder lets go), ``queued`` (a semaphore is full; the task waits in
-            line and comes back through the outbox with its slots) or ``lost`` (started
-            ``starts`` times without ever settling: it kills its worker; the count is reset).
-        token: the fencing token of an ``ok`` claim, to renew and release it.
-        started: an ``ok`` claim recorded the start itself (the ``started`` event and the
-            history events given to :meth:`RunStore.claim`).
-        holder: the run id holding a ``busy`` claim.
-        starts: the unsettled starts of a ``lost`` task.
-        attempt: the number of an ``ok`` claim's attempt in the run (1, 2, ...): retries,
-            redeliveries after a lost worker and interrupted attempts each count.
-    """
-
-    status: ClaimStatus
-    token: int | None = None
-    holder: str | None = None
-    starts: int = 0
-    attempt: int = 0
-    started: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True if the caller holds the claim and should run the task."""
-        return self.status == "ok"
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _texts(values: Iterable[str | bytes] | None) -> list[str]:
-    return [_text(v) for v in values or ()]
 
 
 def _node_head(node: Node) -> str:
@@ -348,7 +264,7 @@ class RunStore:
             [*keys.all(), self.keys.claimwait(task_id)],
             [task_id, self.keys.prefix, self.ttl_seconds],
         )
-        return _texts(reply)[::2]  # the script returns id, node JSON, id, node JSON, ...
+        return texts(reply)[::2]  # the script returns id, node JSON, id, node JSON, ...
 
     def fail(
         self, run_id: str, task_id: str, error_type: str, error_message: str, attempt: int
@@ -373,7 +289,7 @@ class RunStore:
         flat: list[object] = ["type", event_type, "task", task_id]
         for name, value in fields.items():
             flat.extend((name, str(value)))
-        return _text(self._run("event", self.keys.run(run_id).all(), [self.ttl_seconds, *flat]))
+        return text(self._run("event", self.keys.run(run_id).all(), [self.ttl_seconds, *flat]))
 
     def started(
         self,
@@ -425,11 +341,11 @@ class RunStore:
         reply = self._run(
             "extend", self.keys.run(run_id).all(), [parent_id, self.ttl_seconds, payload]
         )
-        return _texts(reply)
+        return texts(reply)
 
     def pending_outbox(self, run_id: str) -> list[str]:
         """The ready task ids not acknowledged as published yet, oldest first."""
-        return _texts(self.redis.lrange(self.keys.run(run_id).outbox, 0, -1))
+        return texts(self.redis.lrange(self.keys.run(run_id).outbox, 0, -1))
 
     def ack_outbox(self, run_id: str, task_ids: Iterable[str]) -> None:
         """Remove one outbox entry per id given (once they are published)."""
@@ -513,7 +429,7 @@ class RunStore:
             celery_id,
             "\n".join(started),
         ]
-        reply = _texts(self._run("claim", keys, args))
+        reply = texts(self._run("claim", keys, args))
         status = reply[0]
         if status == "ok":
             return Claim("ok", token=int(reply[1]), attempt=int(reply[2]), started=reply[3] == "1")
@@ -547,7 +463,7 @@ class RunStore:
             demand.names(),
             self.ttl_seconds,
         ]
-        return _LEASES[int(self._run("renew", keys, args))]
+        return LEASES[int(self._run("renew", keys, args))]
 
     def release(
         self,
@@ -584,37 +500,16 @@ class RunStore:
         ]
         return bool(self._run("release", keys, args))
 
-    def settle(
-        self,
-        run_id: str,
-        task_id: str,
-        token: int,
-        *,
-        done: bool,
-        requeue: bool = False,
-        demand: Demand = NO_DEMAND,
-        lease_ms: int = 60_000,
-        history: Sequence[str] = (),
-    ) -> Settled:
+    def settle(self, run_id: str, task_id: str, token: int, **options: Any) -> Settled:
         """End an attempt in one round trip: finish (if ``done``), release, take what to publish.
 
-        One script: ``finish``, ``release`` and a take from ``P:woken``. The caller publishes
-        ``Settled.publish`` and then acknowledges it (:meth:`ack_entries`): the dependents
-        ``finish`` made ready (with their nodes), the tasks releases handed to waiting runs,
-        and with ``requeue`` (an interrupted attempt) the task itself, put back in the outbox
-        first. ``history`` (events as JSON) goes to the history stream in the same round trip.
+        One script: ``finish``, ``release`` and a take from ``P:woken``; ``options`` are those of
+        :meth:`settle_call`. The caller publishes ``Settled.publish`` and then acknowledges it
+        (:meth:`ack_entries`): the dependents ``finish`` made ready (with their nodes), the
+        tasks releases handed to waiting runs, and with ``requeue`` (an interrupted attempt) the
+        task itself, put back in the outbox first.
         """
-        call = self.settle_call(
-            run_id,
-            task_id,
-            token,
-            done=done,
-            requeue=requeue,
-            demand=demand,
-            lease_ms=lease_ms,
-            history=history,
-        )
-        return self.run_settle(call)
+        return self.run_settle(self.settle_call(run_id, task_id, token, **options))
 
     def run_settle(self, call: SettleCall) -> Settled:
         """Run a settle call (:meth:`settle_call`) and read its answer."""
@@ -632,7 +527,16 @@ class RunStore:
         lease_ms: int = 60_000,
         history: Sequence[str] = (),
     ) -> SettleCall:
-        """The settle script call of :meth:`settle`, for a caller that sends it itself."""
+        """The settle script call of :meth:`settle`, for a caller that sends it itself.
+
+        Args:
+            done: the attempt succeeded (or found the task complete): ``finish`` it.
+            requeue: the attempt was interrupted: put the task back in the outbox, keeping
+                its start counted.
+            demand: the slots to release.
+            lease_ms: the lease of slots handed to the next waiters.
+            history: events (as JSON) for the history stream, in the same step.
+        """
         keys = [
             *self.keys.run(run_id).all(),
             self.keys.claimwait(task_id),
@@ -663,7 +567,7 @@ class RunStore:
         Each entry is handed to one caller (LPOP), so it is published promptly by the worker
         that took it; a crash in between is repaired by the reaper's outbox sweep.
         """
-        return _woken_entries(self.redis.lpop(self.keys.woken, limit))
+        return woken_entries(self.redis.lpop(self.keys.woken, limit))
 
     # -- the run as a whole ---------------------------------------------------------------------
 
@@ -681,7 +585,7 @@ class RunStore:
     def is_cancelled(self, run_id: str) -> bool:
         """True if the run was cancelled."""
         status = self.redis.hget(self.keys.run(run_id).meta, "status")
-        return status is not None and _text(status) == "CANCELLED"
+        return status is not None and text(status) == "CANCELLED"
 
     def run_status(self, run_id: str) -> dict[str, Any]:
         """Counts and status of a run (O(1) each); ``{}`` if Redis does not know it."""
@@ -695,7 +599,7 @@ class RunStore:
         meta, total, done, failed, outbox = pipe.execute()
         if not meta:
             return {}
-        fields = {_text(k): _text(v) for k, v in meta.items()}
+        fields = {text(k): text(v) for k, v in meta.items()}
         return {
             "run_id": run_id,
             "status": fields.get("status", ""),
@@ -746,8 +650,8 @@ class RunStore:
         stream = self.keys.run(run_id).events
         reply = self.redis.xread({stream: last_id}, count=count, block=block_ms)
         return [
-            (_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
-            for entry_id, fields in _stream_entries(reply)
+            (text(entry_id), {text(k): text(v) for k, v in fields.items()})
+            for entry_id, fields in stream_entries(reply)
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -772,7 +676,7 @@ class RunStore:
 
     def live_runs(self) -> list[str]:
         """Ids of the runs still marked running (``P:runs``)."""
-        return sorted(_texts(self.redis.smembers(self.keys.runs)))
+        return sorted(texts(self.redis.smembers(self.keys.runs)))
 
     def forget_run(self, run_id: str) -> None:
         """Drop a run from ``P:runs`` (its meta is gone or it ended)."""
@@ -789,22 +693,3 @@ class RunStore:
                     "(was the run created, or has it expired?)"
                 ) from exc
             raise
-
-
-def _woken_entries(reply: Any) -> list[OutboxEntry]:
-    """``rid|task`` entries of ``P:woken`` (run ids never contain ``|``), without repeats."""
-    pairs = dict.fromkeys(tuple(_text(item).split("|", 1)) for item in reply or ())
-    return [OutboxEntry(pair[0], pair[1]) for pair in pairs if len(pair) == 2]
-
-
-def _stream_entries(reply: Any) -> list[Any]:
-    """The entries of a one-stream XREAD reply, whatever the protocol (RESP2 or RESP3)."""
-    if not reply:
-        return []
-    if not isinstance(reply, dict):
-        return list(reply[0][1])  # RESP2: [[stream, entries]]
-    (entries,) = reply.values()
-    # RESP3 parsing in some redis-py versions wraps the entry list in one more list.
-    if entries and isinstance(entries[0], list) and isinstance(entries[0][0], list | tuple):
-        entries = entries[0]
-    return list(entries)

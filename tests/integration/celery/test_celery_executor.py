@@ -190,8 +190,9 @@ def test_yield_of_a_task_that_is_already_running(fleet: StartWorker) -> None:
     assert g.runs(g.YieldsRunning()) == 2
 
 
-def test_worker_killed_between_run_and_finish(fleet: StartWorker, celery_env: CeleryEnv) -> None:
-    celery_env.configure("[celery]\nlease_seconds = 2\nvisibility_timeout = 6\n")
+def _kill_after_run_wrote(fleet: StartWorker, celery_env: CeleryEnv) -> tuple[Summary, float]:
+    """Run AfterHang, SIGKILL the worker (and its children) once WritesThenHangs has written
+    its output, start another; return the summary and the seconds from the kill to the end."""
     worker = fleet([MODULE], concurrency=1)
     client = redis.Redis.from_url(celery_env.redis_url, decode_responses=True)
     result: dict[str, Summary] = {}
@@ -202,9 +203,16 @@ def test_worker_killed_between_run_and_finish(fleet: StartWorker, celery_env: Ce
         assert time.monotonic() < deadline, worker.output()
         time.sleep(0.05)
     worker.kill()  # SIGKILL: run() finished its work, finish() never happened
+    killed = time.monotonic()
     fleet([MODULE], concurrency=1)
     thread.join(120)
-    assert result["s"].status is StatusCode.SUCCESS, result["s"].summary_text
+    return result["s"], time.monotonic() - killed
+
+
+def test_worker_killed_between_run_and_finish(fleet: StartWorker, celery_env: CeleryEnv) -> None:
+    celery_env.configure("[celery]\nlease_seconds = 2\nvisibility_timeout = 6\n")
+    summary, _ = _kill_after_run_wrote(fleet, celery_env)
+    assert summary.status is StatusCode.SUCCESS, summary.summary_text
     assert g.runs(g.WritesThenHangs()) == 1  # redelivered, found complete, not run again
     assert g.runs(g.AfterHang()) == 1
 
@@ -410,20 +418,8 @@ def test_a_whole_worker_killed_mid_task_is_recovered_within_the_lease(
     # Redis would give the unacknowledged message back only after an hour: the reaper hands
     # the task back to its run once the dead holder's claim runs out instead.
     celery_env.configure("[celery]\nlease_seconds = 2\nreaper_interval = 0.5\n")
-    worker = fleet([MODULE], concurrency=1)
-    client = redis.Redis.from_url(celery_env.redis_url, decode_responses=True)
-    result: dict[str, Summary] = {}
-    thread = threading.Thread(target=lambda: result.update(s=_build([g.AfterHang()])))
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not client.get("test:hangs:written"):
-        assert time.monotonic() < deadline, worker.output()
-        time.sleep(0.05)
-    worker.kill()  # the main process too: its message stays unacknowledged in Redis
-    killed = time.monotonic()
-    fleet([MODULE], concurrency=1)
-    thread.join(60)
-    assert result["s"].status is StatusCode.SUCCESS, result["s"].summary_text
-    assert time.monotonic() - killed < 30
+    summary, recovered_in = _kill_after_run_wrote(fleet, celery_env)
+    assert summary.status is StatusCode.SUCCESS, summary.summary_text
+    assert recovered_in < 30
     assert g.runs(g.WritesThenHangs()) == 1  # handed back, found complete, not run again
     assert g.runs(g.AfterHang()) == 1
