@@ -6,7 +6,7 @@ run forward with Lua scripts (``joins.lua``) that are atomic, O(degree) and idem
 
 * :meth:`RunStore.finish` records a task done (set membership, so a repeat changes nothing) and
   pushes each dependent whose last requirement this was to the run's *outbox*, exactly once. The
-  worker publishes the outbox and then acknowledges the entries (:meth:`RunStore.ack_outbox`);
+  worker publishes those entries and removes them in one step (:meth:`RunStore.publish_entries`);
   whatever a crash leaves there is published later, and a duplicate message is harmless because
   :meth:`RunStore.claim` answers ``done``.
 * :meth:`RunStore.claim` takes a global lease on a task id with a fencing token, so a redelivered
@@ -365,12 +365,8 @@ class RunStore:
             pipe.execute()
 
     def ack_entries(self, entries: Iterable[OutboxEntry]) -> None:
-        """Remove one outbox entry per entry given, across runs, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for entry in entries:
-            pipe.lrem(self.keys.run(entry.run_id).outbox, 1, entry.task_id)
-        if len(pipe):
-            pipe.execute()
+        """Remove one outbox entry per entry given, across runs, without publishing."""
+        self.publish_entries((), entries)
 
     # -- claims ---------------------------------------------------------------------------------
 
@@ -504,10 +500,10 @@ class RunStore:
         """End an attempt in one round trip: finish (if ``done``), release, take what to publish.
 
         One script: ``finish``, ``release`` and a take from ``P:woken``; ``options`` are those of
-        :meth:`settle_call`. The caller publishes ``Settled.publish`` and then acknowledges it
-        (:meth:`ack_entries`): the dependents ``finish`` made ready (with their nodes), the
-        tasks releases handed to waiting runs, and with ``requeue`` (an interrupted attempt) the
-        task itself, put back in the outbox first.
+        :meth:`settle_call`. The caller publishes ``Settled.publish`` and removes it from the
+        outboxes (:meth:`publish_entries`): the dependents ``finish`` made ready (with their
+        nodes), the tasks releases handed to waiting runs, and with ``requeue`` (an interrupted
+        attempt) the task itself, put back in the outbox first.
         """
         return self.run_settle(self.settle_call(run_id, task_id, token, **options))
 

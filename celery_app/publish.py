@@ -2,10 +2,10 @@
 
 A task becomes ready inside a Lua script (``finish``, a released claim or semaphore slot), which
 puts it in its run's outbox. Whoever ran that script publishes exactly the entries it created
-(:class:`~celery_app.joins.OutboxEntry`) and then acknowledges them, so two workers settling at
-the same time never publish each other's entries twice. Entries a crash leaves behind are
-published again by the reaper's outbox sweep (:mod:`celery_app.reaper`); a duplicate message is
-harmless, its claim answers ``done``.
+(:class:`~celery_app.joins.OutboxEntry`), removing them from the outbox in the same ``MULTI``,
+so two workers settling at the same time never publish each other's entries twice. Entries a
+crash leaves behind are published again by the reaper's outbox sweep (:mod:`celery_app.reaper`);
+a duplicate message is harmless, its claim answers ``done``.
 """
 
 from __future__ import annotations
