@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-integration lint demo bench clean
+.PHONY: help venv test test-unit test-integration lint demo bench compat clean
 
 help:
 	@echo "make demo   - set up .venv and run the example ETL pipeline on the embedded executor"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make lint   - ruff + mypy --strict"
 	@echo "make bench  - side-by-side benchmark (dagcore, Luigi, Dask, Celery)"
+	@echo "make compat - Luigi 3.8.1's own authoring-API tests, on Luigi and on dagcore"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +38,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.etl
 
+compat: $(STAMP)
+	$(BIN)/python tests/compat/luigi_suite.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .dagcore build *.egg-info
+	rm -rf $(VENV) .dagcore .compat build *.egg-info

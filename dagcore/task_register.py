@@ -79,8 +79,9 @@ class Register(type):
     """Metaclass of :class:`~dagcore.task.Task`: registry, namespaces and instance cache."""
 
     _reg: ClassVar[list[type]] = []
+    AMBIGUOUS_CLASS: ClassVar[object] = object()
     _families: ClassVar[dict[str, type] | None] = None
-    _AMBIGUOUS: ClassVar[object] = object()
+    _AMBIGUOUS: ClassVar[object] = AMBIGUOUS_CLASS
     _instance_cache: ClassVar[dict[Any, Any] | None] = {}
     _pending: ClassVar[_Pending] = _Pending()
 
@@ -225,6 +226,32 @@ class Register(type):
                 families[name] = Register._AMBIGUOUS
         Register._families = families
         return families
+
+    @classmethod
+    def _get_reg(mcs) -> dict[str, Any]:
+        """Family name -> class (``AMBIGUOUS_CLASS`` where unrelated classes share a name).
+
+        With :meth:`_set_reg`, lets a test suite snapshot and restore the registry.
+        """
+        return dict(mcs._family_map())
+
+    @classmethod
+    def _set_reg(mcs, reg: dict[str, Any]) -> None:
+        """Make the registry exactly the classes of ``reg`` (the complement of ``_get_reg``)."""
+        Register._reg = [k for k in reg.values() if k is not Register.AMBIGUOUS_CLASS]
+        Register._families = None
+
+    @classmethod
+    def get_all_params(mcs) -> list[tuple[str, bool, str, Parameter[Any]]]:
+        """``(family, is_without_section, param_name, param)`` for every registered family."""
+        found = []
+        for family, klass in mcs._family_map().items():
+            if klass is Register.AMBIGUOUS_CLASS:
+                continue
+            without_section = bool(getattr(klass, "use_cmdline_section", True) is False)
+            for name, param in klass.get_params():  # type: ignore[attr-defined]
+                found.append((family, without_section, name, param))
+        return found
 
     @classmethod
     def get_task_cls(mcs, name: str, module: str | None = None) -> type[Task]:

@@ -126,6 +126,19 @@ def bad_type(param: object, got: object, expected: str) -> ParameterTypeError:
     )
 
 
+def _no_cmdline(task_name: str, param_name: str) -> str | None:
+    return None
+
+
+_cmdline_lookup: Callable[[str, str], str | None] = _no_cmdline
+
+
+def set_cmdline_lookup(lookup: Callable[[str, str], str | None]) -> None:
+    """Where parameters find values given on a command line (``dagcore.cmdline_parser``)."""
+    global _cmdline_lookup
+    _cmdline_lookup = lookup
+
+
 class Parameter(Generic[T]):
     """A task input whose value is given, read from config, or defaulted.
 
@@ -227,6 +240,9 @@ class Parameter(Generic[T]):
 
     def _lookup(self, task_name: str | None, param_name: str | None) -> Any:
         if task_name is not None and param_name is not None:
+            raw = _cmdline_lookup(task_name, param_name)
+            if raw is not None:
+                return self.parse(raw)
             value = self._value_from_config(task_name, param_name)
             if value is not _no_value:
                 return value
