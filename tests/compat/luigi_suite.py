@@ -86,7 +86,6 @@ def run_side(where: Path, side: str, files: Sequence[str], timeout: int) -> Path
     if side == "dagcore":
         env["DAGCORE_LUIGI_ALIAS"] = "1"
         env["PYTHONPATH"] = str(where / "test") + os.pathsep + str(ROOT)
-        cmd += ["-p", "dagcore.luigi_alias"]
     cmd += [f"test/{name}_test.py" for name in files]
     log = where / "pytest.log"
     with log.open("w") as out:
