@@ -26,6 +26,10 @@ from dagcore.contrib.sqla import SQLAlchemyTarget
 
 DATA_DIR = Path(os.environ.get("DAGCORE_EXAMPLE_DATA", "data"))
 PRODUCTS = ("anvil", "rocket", "magnet", "spring", "tnt")
+WAREHOUSE_DDL = (
+    "CREATE TABLE IF NOT EXISTS daily_revenue "
+    "(product TEXT, orders BIGINT, revenue FLOAT, date TEXT)"
+)
 
 
 def warehouse_url() -> str:
@@ -96,6 +100,9 @@ class Load(dagcore.Task):
         target = self.output()
         daily = read_csv(self.input())
         with target.engine.begin() as connection:
+            # Several Loads run at once: create the table idempotently, never through to_sql,
+            # whose check-then-create loses the race to a sibling process.
+            connection.exec_driver_sql(WAREHOUSE_DDL)
             daily.to_sql("daily_revenue", connection, if_exists="append", index=False)
         target.touch()
 
