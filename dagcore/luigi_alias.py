@@ -60,9 +60,15 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         try:
             module = importlib.import_module(real_name)
         except ModuleNotFoundError as exc:
-            if exc.name == real_name:
-                return None  # dagcore has no such module: the import fails as usual
-            raise
+            if exc.name != real_name:
+                raise
+            # Never fall through to a real Luigi installed beside dagcore: mixing the two
+            # would register tasks in two unrelated registries.
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}: dagcore, which `luigi` stands for here, has "
+                f"no {real_name!r}",
+                name=fullname,
+            ) from None
         is_package = hasattr(module, "__path__")
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(module), is_package=is_package)
 
