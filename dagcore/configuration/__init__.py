@@ -2,7 +2,9 @@
 
 ``from dagcore.configuration import get_config`` gives the process-wide
 :class:`DagcoreConfig`, with Luigi's ``get``/``getint``/``getfloat``/``getboolean``/
-``getintdict``/``has_option``/``set`` API. Typed, validated settings live in
+``getintdict``/``has_option``/``set`` API. It is an instance of Luigi's parser classes,
+:class:`LuigiConfigParser` (the default) or :class:`LuigiTomlParser` (``LUIGI_CONFIG_PARSER=toml``),
+with their ``instance()`` / ``_instance`` singleton. Typed, validated settings live in
 :mod:`dagcore.configuration.settings`.
 
 Sources, from lowest to highest precedence:
@@ -46,15 +48,20 @@ A bad value raises :class:`~dagcore.errors.ConfigError` naming its source, secti
 
 from __future__ import annotations
 
+from dagcore.configuration.cfg_parser import InterpolationMissingEnvvarError, LuigiConfigParser
 from dagcore.configuration.core import NO_DEFAULT, DagcoreConfig, NoOptionError, NoSectionError
-from dagcore.configuration.loader import add_config_path, get_config, reset_config
+from dagcore.configuration.parsers import add_config_path, get_config, reset_config
 from dagcore.configuration.schema import ConfigWarning, UnknownConfigKeyWarning
+from dagcore.configuration.toml_parser import LuigiTomlParser
 from dagcore.configuration.values import normalize_option
 
 __all__ = [
     "NO_DEFAULT",
     "ConfigWarning",
     "DagcoreConfig",
+    "InterpolationMissingEnvvarError",
+    "LuigiConfigParser",
+    "LuigiTomlParser",
     "NoOptionError",
     "NoSectionError",
     "UnknownConfigKeyWarning",

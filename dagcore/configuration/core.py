@@ -8,6 +8,7 @@ per parameter per task and a plan can hold hundreds of thousands of tasks.
 
 from __future__ import annotations
 
+import configparser
 import enum
 import threading
 from collections.abc import Callable
@@ -50,6 +51,16 @@ class NoSectionError(ConfigError, KeyError):
     def __str__(self) -> str:
         # KeyError would show the message in quotes, as if it were the missing key.
         return str(self.args[0])
+
+
+class DuplicateSectionError(ConfigError, configparser.DuplicateSectionError):
+    """:meth:`DagcoreConfig.add_section` was asked for a section that already exists."""
+
+    def __init__(self, section: str) -> None:
+        configparser.DuplicateSectionError.__init__(self, section)
+
+    def __str__(self) -> str:
+        return f"section [{self.section}] already exists"
 
 
 class NoOptionError(ConfigError, KeyError):
@@ -117,7 +128,21 @@ class DagcoreConfig:
         Overrides win over every file and the environment and survive :meth:`reload`; they are
         cleared by :func:`~dagcore.configuration.reset_config`.
         """
-        entry = Entry(value, "set()", "override")
+        self._store(section, option, Entry(value, "set()", "override"))
+
+    def add_section(self, section: str) -> None:
+        """Make ``section`` exist (empty) without setting any option in it.
+
+        Raises:
+            DuplicateSectionError: the section already exists.
+        """
+        with self._lock:
+            if section in self._merged:
+                raise DuplicateSectionError(section)
+            self._overrides.setdefault(section, {})
+            self._merged.setdefault(section, {})
+
+    def _store(self, section: str, option: str, entry: Entry) -> None:
         key = normalize_option(option)
         with self._lock:
             self._overrides.setdefault(section, {})[key] = entry
@@ -146,7 +171,7 @@ class DagcoreConfig:
         options = self._merged.get(section)
         if options is None:
             raise NoSectionError(section, self._read_from())
-        return [(option, entry.value) for option, entry in options.items()]
+        return [(option, self._value(section, option, entry)) for option, entry in options.items()]
 
     def get(self, section: str, option: str, default: Any = NO_DEFAULT) -> Any:
         """Return the raw value of ``[section] option``, or ``default`` if it is not set.
@@ -157,7 +182,7 @@ class DagcoreConfig:
         """
         entry = self._entry(section, option)
         if entry is not None:
-            return entry.value
+            return self._value(section, normalize_option(option), entry)
         if default is not NO_DEFAULT:
             return default
         raise self._missing(section, option)
@@ -203,8 +228,9 @@ class DagcoreConfig:
             if default is not NO_DEFAULT:
                 return default
             raise self._missing(section, option)
+        value = self._value(section, normalize_option(option), entry)
         try:
-            return convert(entry.value)
+            return convert(value)
         except ValueError as exc:
             where = describe(section, normalize_option(option), entry)
             raise ConfigError(f"{where}: {exc}, got {entry.value!r}") from None
@@ -263,6 +289,10 @@ class DagcoreConfig:
         }
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _value(self, section: str, option: str, entry: Entry) -> Any:
+        """The value ``entry`` stands for; subclasses expand references here."""
+        return entry.value
 
     def _entry(self, section: str, option: str) -> Entry | None:
         options = self._merged.get(section)

@@ -8,20 +8,20 @@ Sources, lowest precedence first:
 3. Files added with :func:`add_config_path`, in the order they were added.
 4. The environment (see :mod:`dagcore.configuration.env_source`).
 5. Runtime overrides made with :meth:`DagcoreConfig.set`.
+
+The process-wide configuration object is in :mod:`dagcore.configuration.parsers`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dagcore.configuration.core import DagcoreConfig
 from dagcore.configuration.env_source import read_env
 from dagcore.configuration.ini_source import read_ini
-from dagcore.configuration.schema import ConfigWarning, filter_layer, forget_warnings
+from dagcore.configuration.schema import filter_layer
 from dagcore.configuration.toml_source import read_toml
 from dagcore.configuration.values import Layer
 from dagcore.errors import ConfigError
@@ -99,62 +99,26 @@ def load_layers(environ: Mapping[str, str], added: Sequence[str] = ()) -> list[L
     return layers
 
 
-# -- the process-wide instance ---------------------------------------------------------------
+# -- files added at run time -------------------------------------------------------------------
 
-_lock = threading.RLock()
-_config: DagcoreConfig | None = None
+_lock = threading.Lock()
 _added: list[str] = []
 
 
-def _load_process_layers() -> list[Layer]:
+def add_path(path: str) -> None:
+    """Read ``path`` too from now on (see :func:`~dagcore.configuration.add_config_path`)."""
+    with _lock:
+        _added.append(path)
+
+
+def forget_paths() -> None:
+    """Forget the files added with :func:`add_path`."""
+    with _lock:
+        _added.clear()
+
+
+def process_layers() -> list[Layer]:
+    """Read this process's sources: the files, the added files and ``os.environ``."""
     with _lock:
         added = list(_added)
     return load_layers(os.environ, added)
-
-
-def get_config() -> DagcoreConfig:
-    """Return the process-wide configuration, reading it on first use."""
-    global _config
-    config = _config
-    if config is not None:
-        return config
-    with _lock:
-        if _config is None:
-            _config = DagcoreConfig(_load_process_layers)
-        return _config
-
-
-def add_config_path(path: str | os.PathLike[str]) -> bool:
-    """Read one more file, above dagcore.toml and below the environment, as Luigi's does.
-
-    ``.toml`` files are TOML; anything else is read as an INI file. The configuration is
-    reloaded at once if it was already loaded.
-
-    Returns:
-        False, with a :class:`ConfigWarning`, if the file does not exist (Luigi's behaviour).
-    """
-    text = os.fspath(path)
-    if not os.path.isfile(text):
-        warnings.warn(
-            f"{text}: configuration file does not exist; not added", ConfigWarning, stacklevel=2
-        )
-        return False
-    with _lock:
-        _added.append(text)
-        config = _config
-    if config is not None:
-        config.reload()
-    return True
-
-
-def reset_config() -> None:
-    """Forget the loaded configuration, added paths, overrides and already-given warnings.
-
-    The next :func:`get_config` reads the files and the environment afresh. Tests call this
-    before and after each test.
-    """
-    global _config
-    with _lock:
-        _config = None
-        _added.clear()
-        forget_warnings()

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from dagcore.configuration.core import DagcoreConfig
-from dagcore.configuration.loader import get_config
+from dagcore.configuration.parsers import get_config
 from dagcore.configuration.schema import QUEUE_PREFIX
 from dagcore.configuration.values import (
     bounded_float,

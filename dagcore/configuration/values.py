@@ -34,11 +34,14 @@ class Entry:
         value: The raw value: ``str`` from INI files and the environment, any TOML type otherwise.
         source: The file path, the environment variable name, or ``"set()"`` for overrides.
         kind: Which of those ``source`` is.
+        expand: True if ``value`` still holds ``%(name)s`` / ``${VAR}`` references, to be
+            expanded when it is read (values given to Luigi's parser with ``set``).
     """
 
     value: Any
     source: str
     kind: SourceKind = "file"
+    expand: bool = False
 
 
 Sections = dict[str, dict[str, Entry]]
