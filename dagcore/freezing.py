@@ -11,8 +11,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 
-class FrozenDict(Mapping[Any, Any]):
-    """A read-only mapping that keeps insertion order and can be hashed."""
+class FrozenOrderedDict(Mapping[Any, Any]):
+    """A read-only mapping that keeps insertion order and can be hashed (Luigi's class name).
+
+    ``FrozenDict`` is the same class.
+    """
 
     __slots__ = ("_data", "_hash")
 
@@ -43,14 +46,18 @@ class FrozenDict(Mapping[Any, Any]):
     def __repr__(self) -> str:
         return f"FrozenDict({self._data!r})"
 
-    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[Any, Any]]]:
+    def __reduce__(self) -> tuple[type[FrozenOrderedDict], tuple[dict[Any, Any]]]:
         # Pickle the items only: a cached hash of str keys is wrong in a process with another
         # hash seed (a worker started with "spawn").
-        return (FrozenDict, (self._data,))
+        return (FrozenOrderedDict, (self._data,))
 
     def get_wrapped(self) -> dict[Any, Any]:
         """Return the underlying dict (do not mutate it)."""
         return self._data
+
+
+FrozenDict = FrozenOrderedDict
+"""dagcore's name for :class:`FrozenOrderedDict`."""
 
 
 def freeze(value: Any) -> Any:
@@ -74,6 +81,5 @@ def unfreeze(value: Any) -> Any:
 
 
 # Luigi's names (``luigi.freezing``), so ported imports keep working.
-FrozenOrderedDict = FrozenDict
 recursively_freeze = freeze
 recursively_unfreeze = unfreeze

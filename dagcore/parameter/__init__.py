@@ -9,6 +9,9 @@ are spread over small modules: :mod:`~dagcore.parameter.base` (the descriptor),
 
 from __future__ import annotations
 
+# Luigi's module-level ``warnings``: code written for Luigi patches ``luigi.parameter.warnings``.
+import warnings as warnings
+
 from dagcore.errors import (
     DuplicateParameterException,
     MissingParameterException,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypedDict, Unpack, overload
@@ -124,6 +125,17 @@ def bad_type(param: object, got: object, expected: str) -> ParameterTypeError:
     return ParameterTypeError(
         f"{describe(param)}: expected {expected}, got {type(got).__name__} {got!r}"
     )
+
+
+def warnings_module() -> Any:
+    """The :mod:`warnings` module, looked up as ``dagcore.parameter.warnings`` at each call.
+
+    Tests written for Luigi check the type warnings by patching ``luigi.parameter.warnings``
+    and asserting the exact ``warn(message[, category])`` call; going through the package
+    attribute keeps that working (the call shape is Luigi's, hence no ``stacklevel``).
+    """
+    package = sys.modules.get("dagcore.parameter")
+    return getattr(package, "warnings", warnings)
 
 
 def _no_cmdline(task_name: str, param_name: str) -> str | None:
@@ -302,10 +314,8 @@ class Parameter(Generic[T]):
     def _warn_on_wrong_param_type(self, param_name: str, param_value: Any) -> None:
         """Warn (do not fail) when a plain Parameter gets a value that is not a string."""
         if type(self) is Parameter and not isinstance(param_value, str):
-            warnings.warn(
-                f'Parameter "{param_name}" with value "{param_value}" is not of type string.',
-                UserWarning,
-                stacklevel=3,
+            warnings_module().warn(
+                f'Parameter "{param_name}" with value "{param_value}" is not of type string.'
             )
 
     # -- batching and command-line helpers (Luigi's internal API, kept for ported code) --------
@@ -375,11 +385,10 @@ class OptionalParameterMixin:
             expected = f"any type in [{names}]"
         else:
             expected = f'type "{self.expected_type.__name__}"'
-        warnings.warn(
+        warnings_module().warn(
             f'{type(self).__name__} "{param_name}" with value "{param_value}" is not of '
             f"{expected} or None.",
             OptionalParameterTypeWarning,
-            stacklevel=3,
         )
 
     def next_in_enumeration(self, value: Any) -> Any:
