@@ -86,6 +86,14 @@ def _uris(struct: Any) -> list[str]:
         return []
 
 
+def _input_uris(task: Task) -> list[str]:
+    try:
+        inputs = task.input()
+    except Exception:  # e.g. requires() returned None: Luigi never asks, so neither may we fail
+        return []
+    return _uris(inputs)
+
+
 class _Yielded(Exception):
     """Internal: run() yielded requirements that are not complete yet."""
 
@@ -143,7 +151,7 @@ def execute(task: Task, check_requirements: bool = True) -> Outcome:
             started,
             time.time(),
             new_deps=[TaskRef.of(dep) for dep in yielded.deps],
-            reads=_uris(task.input()),
+            reads=_input_uris(task),
         )
     except KeyboardInterrupt:
         return _failure(task, started, OutcomeStatus.CANCELLED, KeyboardInterrupt())
@@ -160,7 +168,7 @@ def execute(task: Task, check_requirements: bool = True) -> Outcome:
         OutcomeStatus.SUCCESS,
         started,
         finished,
-        reads=_uris(task.input()),
+        reads=_input_uris(task),
         writes=_uris(task.output()),
         status_message=task.status_message,
         progress=task.progress_percentage,
@@ -183,7 +191,7 @@ def _failure(task: Task, started: float, status: OutcomeStatus, exc: BaseExcepti
         error_message=str(exc),
         traceback=tb,
         explanation=explanation,
-        reads=_uris(task.input()),
+        reads=_input_uris(task),
         status_message=task.status_message,
         progress=task.progress_percentage,
         tracking_url=task.tracking_url,
