@@ -78,6 +78,9 @@ from dagcore.parameter.scalars import (
     StrParameter,
 )
 from dagcore.parameter.structured import (
+    _JSONSCHEMA_ENABLED as _JSONSCHEMA_ENABLED,
+)
+from dagcore.parameter.structured import (
     ChoiceListParameter,
     DictParameter,
     DictT,

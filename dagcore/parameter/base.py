@@ -127,15 +127,23 @@ def bad_type(param: object, got: object, expected: str) -> ParameterTypeError:
     )
 
 
-def warnings_module() -> Any:
-    """The :mod:`warnings` module, looked up as ``dagcore.parameter.warnings`` at each call.
+def package_attribute(name: str, default: Any) -> Any:
+    """``dagcore.parameter.<name>``, looked up at each call (``default`` before it exists).
 
-    Tests written for Luigi check the type warnings by patching ``luigi.parameter.warnings``
-    and asserting the exact ``warn(message[, category])`` call; going through the package
-    attribute keeps that working (the call shape is Luigi's, hence no ``stacklevel``).
+    Luigi's parameters live in one module, and tests written for Luigi patch its globals
+    (``luigi.parameter.warnings``, ``luigi.parameter._JSONSCHEMA_ENABLED``); reading them
+    through the package keeps such patches effective.
     """
-    package = sys.modules.get("dagcore.parameter")
-    return getattr(package, "warnings", warnings)
+    return getattr(sys.modules.get("dagcore.parameter"), name, default)
+
+
+def warnings_module() -> Any:
+    """The :mod:`warnings` module as ``dagcore.parameter.warnings`` (see above).
+
+    Luigi's tests assert the exact ``warn(message[, category])`` call, hence no ``stacklevel``
+    in the calls made through it.
+    """
+    return package_attribute("warnings", warnings)
 
 
 def _no_cmdline(task_name: str, param_name: str) -> str | None:

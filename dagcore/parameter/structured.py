@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import enum
 import json
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
@@ -21,7 +20,7 @@ from typing_extensions import TypeVar
 # task_register imports parameter.base, and TaskParameter needs the registry when it parses;
 # importing the module (not its names) lets either side be imported first.
 from dagcore import task_register
-from dagcore.errors import ParameterException
+from dagcore.errors import ParameterException, ParameterValueError
 from dagcore.freezing import FrozenDict, freeze, unfreeze
 from dagcore.parameter.base import (
     ConversionMixinWithInit,
@@ -31,6 +30,8 @@ from dagcore.parameter.base import (
     _NoValueType,
     bad_type,
     bad_value,
+    package_attribute,
+    warnings_module,
 )
 from dagcore.parameter.scalars import ChoiceType, EnumParameterType, _ChoiceRules
 
@@ -38,6 +39,9 @@ try:
     import jsonschema
 except ImportError:  # pragma: no cover - the "schema" extra is not installed
     jsonschema = None  # type: ignore[assignment]
+
+_JSONSCHEMA_ENABLED = jsonschema is not None
+"""Whether schemas are checked (Luigi's ``_JSONSCHEMA_ENABLED``)."""
 
 if TYPE_CHECKING:
     from dagcore.task import Task
@@ -77,13 +81,32 @@ def _dumps(param: object, value: Any) -> str:
 
 
 def _loads(param: object, text: str, expected: str) -> Any:
+    # As Luigi: JSON objects become frozen mappings, arrays stay lists until ``normalize``.
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_object_pairs)
     except (TypeError, ValueError) as exc:
         raise bad_value(param, text, f"{expected} ({exc})") from None
 
 
 # -- JSON dicts and lists -------------------------------------------------------------------------
+
+if jsonschema is not None:
+
+    class SchemaValidationError(ParameterValueError, jsonschema.ValidationError):
+        """A value does not match a parameter's JSON schema.
+
+        It is jsonschema's ``ValidationError`` too (what Luigi raises), with the schema path of
+        the failure; its message names the parameter and the place in the value.
+        """
+
+        def __init__(self, message: str, cause: jsonschema.ValidationError) -> None:
+            jsonschema.ValidationError.__init__(
+                self, message, path=cause.relative_path, schema_path=cause.relative_schema_path
+            )
+
+
+def _object_pairs(pairs: list[tuple[Any, Any]]) -> FrozenDict:
+    return FrozenDict(pairs)
 
 
 class _SchemaRules(ConversionMixinWithInit):
@@ -96,12 +119,11 @@ class _SchemaRules(ConversionMixinWithInit):
         schema: Any = None,
         **kwargs: Unpack[ParameterKwargs],
     ) -> None:
-        if schema is not None and jsonschema is None:  # pragma: no cover - extra missing
-            warnings.warn(
-                f"{type(self).__name__}: a schema was given but the 'jsonschema' package is not "
-                "installed, so values are not validated; pip install 'dagcore[schema]'",
-                UserWarning,
-                stacklevel=2,
+        if schema is not None and not package_attribute("_JSONSCHEMA_ENABLED", _JSONSCHEMA_ENABLED):
+            warnings_module().warn(
+                "The 'jsonschema' package is not installed so the parameter can not be validated "
+                f"even though a schema is given ({type(self).__name__}; "
+                "pip install 'dagcore[schema]')"
             )
             schema = None
         self.schema = schema
@@ -121,9 +143,10 @@ class _SchemaRules(ConversionMixinWithInit):
                 self.schema.validate(plain)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "the value"
-            raise bad_value(
+            problem = bad_value(
                 self, plain, f"a value matching the schema; at {where}: {exc.message}"
-            ) from None
+            )
+            raise SchemaValidationError(str(problem), exc) from None
         return plain
 
 
@@ -132,7 +155,7 @@ class _DictRules(_SchemaRules):
         # Typed (TOML) configuration gives a table, not a string.
         if not isinstance(x, str):
             return x
-        return freeze(_loads(self, x, 'a JSON object, e.g. {"role": "web"}'))
+        return _loads(self, x, 'a JSON object, e.g. {"role": "web"}')
 
     def serialize(self, x: Any) -> str:
         return _dumps(self, x)
@@ -165,7 +188,7 @@ class _ListRules(_SchemaRules):
         if loaded is None:
             return None
         try:
-            return freeze(tuple(loaded))
+            return list(loaded)
         except TypeError:
             raise bad_value(self, x, "a JSON array, e.g. [1, 2]") from None
 
@@ -201,8 +224,8 @@ class _TupleRules(_ListRules):
         # Tuples arrive as JSON (what serialize writes) or as Python literals, e.g. "((1,2),(3,4))"
         # from a config file. Like Luigi, JSON items that are arrays become tuples, strings stay.
         try:
-            items = json.loads(x)
-            return freeze(tuple(i if isinstance(i, str) else tuple(i) for i in items))
+            items = json.loads(x, object_pairs_hook=_object_pairs)
+            return tuple(i if isinstance(i, str) else tuple(i) for i in items)
         except (TypeError, ValueError):
             pass
         try:
@@ -213,7 +236,7 @@ class _TupleRules(_ListRules):
             # '("abcd")' is a string, not a tuple of its letters.
             raise bad_value(self, x, self._EXPECTED)
         try:
-            return freeze(tuple(literal))
+            return tuple(literal)
         except TypeError:
             raise bad_value(self, x, self._EXPECTED) from None
 
