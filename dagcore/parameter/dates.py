@@ -220,8 +220,8 @@ class DateMinuteParameter(_DatetimeParameterBase):
         except (TypeError, ValueError):
             return super().parse(x)
         warnings.warn(
-            f"{x!r}: an 'H' between hours and minutes is deprecated; write "
-            f"{value.strftime(self.date_format)!r}",
+            f'{x!r}: Using "H" between hours and minutes is deprecated, omit it instead. '
+            f"Write {value.strftime(self.date_format)!r}.",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -246,6 +246,13 @@ class NumericalParameter(_NumericalRules[NumericalType], Parameter[NumericalType
 # -- one of a set of choices ----------------------------------------------------------------------
 
 
+class InvalidChoicesError(ParameterException, AssertionError):
+    """A choice is not of the declared ``var_type``.
+
+    Luigi checks this with an ``assert``, so the error is an :class:`AssertionError` too.
+    """
+
+
 class _ChoiceRules(ConversionMixinWithInit, Generic[ChoiceType]):
     _var_type: Callable[[Any], ChoiceType]
 
@@ -264,7 +271,7 @@ class _ChoiceRules(ConversionMixinWithInit, Generic[ChoiceType]):
         ordered = list(dict.fromkeys(choices))
         wrong = [c for c in ordered if type(c) is not var_type]
         if wrong:
-            raise ParameterException(
+            raise InvalidChoicesError(
                 f"{type(self).__name__}: every choice must be a {var_type.__name__} "
                 f"(var_type), got {wrong!r}"
             )
