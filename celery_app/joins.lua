@@ -82,6 +82,75 @@ local function holds(value, token)
   return value and string.match(value, '|([^|]*)$') == token
 end
 
+-- The end of a run, recorded by whoever makes it happen: the settle of its last task, a cancel,
+-- or a submitter that saw the end. Sets the final status in the meta (what `dagcore status`
+-- shows), drops the run from P:runs and adds a run_finished event to the history stream in the
+-- same step, so history and status never disagree and a detached run closes itself.
+-- `status` nil: worked out as the summary would (FAILED > MISSING_EXT > SUCCESS_WITH_RETRY >
+-- SUCCESS). `event`: a run event type to add ('' for none). Returns the status, or nil if the
+-- run was not RUNNING (closed already: nothing changes).
+local function close_run(prefix, status, reason, event)
+  if redis.call('HGET', KEYS[META], 'status') ~= 'RUNNING' then
+    return nil
+  end
+  local rid = string.match(KEYS[META], '{(.*)}')
+  local m = redis.call('HMGET', KEYS[META], 'missing', 'retried', 'codes')
+  local missing = tonumber(m[1] or '0') or 0
+  local codes = {}
+  if m[3] then
+    codes = cjson.decode(m[3])
+  end
+  local failed = redis.call('SCARD', KEYS[FAILED])
+  if not status then
+    if failed > 0 then
+      status = 'FAILED'
+    elseif missing > 0 then
+      status = 'MISSING_EXT'
+    elseif m[2] == '1' then
+      status = 'SUCCESS_WITH_RETRY'
+    else
+      status = 'SUCCESS'
+    end
+  end
+  -- The exit code as the summary computes it: the largest code among what applies.
+  local code = 0
+  local function apply(name, default, applies)
+    local value = tonumber(codes[name] or default)
+    if applies and value > code then
+      code = value
+    end
+  end
+  apply('missing_data', 20, missing > 0)
+  apply('task_failed', 30, failed > 0)
+  apply('not_run', 25, status == 'CANCELLED' or status == 'NOT_RUN')
+  local t = redis.call('TIME')
+  local ended = string.format('%s.%06d', t[1], tonumber(t[2]))
+  redis.call('HSET', KEYS[META], 'status', status, 'ended', ended, 'reason', reason)
+  redis.call('SREM', prefix .. ':runs', rid)
+  if event ~= '' then
+    redis.call('XADD', KEYS[EVENTS], '*', 'type', event, 'task', '', 'status', status)
+  end
+  local finished = cjson.encode({
+    kind = 'run_finished', run_id = rid, finished_at = ended, status = status,
+    exit_code = code, summary_text = reason,
+  })
+  redis.call('XADD', prefix .. ':history', '*', 'e', finished)
+  return status
+end
+
+-- Tasks of the run that are ready, running or waiting to retry ('active' in the meta; runs
+-- created before it existed have no such field and are never closed this way). When none is
+-- left, nothing can happen any more: the run is over.
+local function settle_active(prefix, delta)
+  if redis.call('HEXISTS', KEYS[META], 'active') == 0 then
+    return
+  end
+  local active = redis.call('HINCRBY', KEYS[META], 'active', delta)
+  if active <= 0 then
+    close_run(prefix, nil, 'ended when its last task settled', 'closed')
+  end
+end
+
 --- script: shared
 -- Functions several scripts share that need the semaphore functions of semaphore.lua, which
 -- come after this file's common section (joins.py loads this section after both).
@@ -106,11 +175,19 @@ local function finish(task, wait_key, prefix, ttl)
       end
     end
     -- A cancelled run keeps its counts right but publishes nothing more.
-    if not is_live(KEYS[META]) then
+    local live = is_live(KEYS[META])
+    if not live then
       ready = {}
     end
     push_all(KEYS[OUTBOX], ready)
     redis.call('XADD', KEYS[EVENTS], '*', 'type', 'done', 'task', task)
+    if live then
+      local delta = #ready
+      if redis.call('SISMEMBER', KEYS[FAILED], task) == 0 then
+        delta = delta - 1  -- this task settled (a failed one was counted out already)
+      end
+      settle_active(prefix, delta)
+    end
   end
   wake_waiters(wait_key, prefix, task, ttl)
   refresh_run(ttl)
@@ -181,8 +258,9 @@ return 1
 return finish(ARGV[1], KEYS[8], ARGV[2], tonumber(ARGV[3]))
 
 --- script: fail
--- KEYS: the run's seven keys. ARGV: task, error_type, error_message, attempt, ttl.
+-- KEYS: the run's seven keys. ARGV: task, error_type, error_message, attempt, ttl, prefix.
 -- Returns 1 the first time the task fails for good in the run, else 0 (also when it is done).
+-- The failure of the run's last active task closes the run (close_run).
 local task, ttl = ARGV[1], tonumber(ARGV[5])
 if redis.call('SISMEMBER', KEYS[DONE], task) == 1 then
   return 0
@@ -192,6 +270,9 @@ if redis.call('SADD', KEYS[FAILED], task) == 0 then
 end
 redis.call('XADD', KEYS[EVENTS], '*', 'type', 'failed', 'task', task, 'attempt', ARGV[4],
   'error_type', ARGV[2], 'error_message', ARGV[3])
+if is_live(KEYS[META]) and ARGV[6] then
+  settle_active(ARGV[6], -1)
+end
 refresh_run(ttl)
 return 1
 
@@ -203,6 +284,9 @@ for i = 2, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local id = redis.call('XADD', KEYS[EVENTS], '*', unpack(fields))
+if ARGV[3] == 'retry' then
+  redis.call('HSET', KEYS[META], 'retried', '1')  -- SUCCESS_WITH_RETRY at the end
+end
 refresh_run(tonumber(ARGV[1]))
 return id
 
@@ -219,7 +303,7 @@ refresh_run(tonumber(ARGV[4]))
 return 1
 
 --- script: extend
--- KEYS: the run's seven keys. ARGV: parent, ttl, fragment JSON
+-- KEYS: the run's seven keys. ARGV: parent, ttl, fragment JSON, prefix
 --   {"nodes": [{"id", "deps", "head", "complete", "external"}], "direct": [ids]}
 -- where "head" is the node JSON without its closing brace (the script adds "dependents").
 -- Returns the ids pushed to the outbox: new nodes with nothing left to wait for, and the parent
@@ -339,17 +423,38 @@ for _, id in ipairs(order) do
   end
 end
 local left = not_done(direct)
+-- The parent counts as active while it has nothing to wait for; a repeated yield (a
+-- redelivered parent) finds it waiting already and must not count it out twice.
+local parent_active = tonumber(redis.call('HGET', KEYS[WAITING], parent) or '0') == 0
 redis.call('HSET', KEYS[WAITING], parent, left)
 if left == 0 then
   ready[#ready + 1] = parent
 end
-if not is_live(KEYS[META]) then
+local live = is_live(KEYS[META])
+if not live then
   ready = {}
 end
 push_all(KEYS[OUTBOX], ready)
 redis.call('HINCRBY', KEYS[META], 'total', #order)
+local missing = 0
+for _, id in ipairs(order) do
+  if fresh[id]['external'] and not fresh[id]['complete'] then
+    missing = missing + 1
+  end
+end
+if missing > 0 then
+  redis.call('HINCRBY', KEYS[META], 'missing', missing)
+end
 redis.call('XADD', KEYS[EVENTS], '*', 'type', 'yielded', 'task', parent,
   'new', json_list(order), 'direct', json_list(direct))
+if live and ARGV[4] then
+  -- The parent leaves the active tasks (it is in `ready` again if it has nothing to wait for).
+  local delta = #ready
+  if parent_active then
+    delta = delta - 1
+  end
+  settle_active(ARGV[4], delta)
+end
 refresh_run(ttl)
 return ready
 
@@ -482,21 +587,30 @@ end
 local woken = redis.call('LPOP', KEYS[13], tonumber(ARGV[11]))
 return {ready, woken or {}}
 
---- script: transition
--- KEYS: the run's seven keys, P:runs. ARGV: from status, to status, event type ('' for none),
--- ttl. Returns 1 if the run was in the "from" status and is now in the "to" status.
-if redis.call('HGET', KEYS[META], 'status') ~= ARGV[1] then
+--- script: cancel
+-- KEYS: the run's seven keys. ARGV: prefix, ttl, reason.
+-- Returns 1 if the run was RUNNING and is CANCELLED now: its end is in the history stream and a
+-- "cancelled" event (empty task) wakes the submitter, which waits for running tasks to end.
+if not close_run(ARGV[1], 'CANCELLED', ARGV[3], 'cancelled') then
   return 0
 end
-redis.call('HSET', KEYS[META], 'status', ARGV[2])
-if ARGV[2] ~= 'RUNNING' then
-  local t = redis.call('TIME')
-  redis.call('HSET', KEYS[META], 'ended', string.format('%s.%06d', t[1], tonumber(t[2])))
-  redis.call('SREM', KEYS[8], string.match(KEYS[META], '{(.*)}'))
-end
-if ARGV[3] ~= '' then
-  -- A run-level event has an empty task: it wakes a submitter blocked on the stream.
-  redis.call('XADD', KEYS[EVENTS], '*', 'type', ARGV[3], 'task', '')
-end
-refresh_run(tonumber(ARGV[4]))
+refresh_run(tonumber(ARGV[2]))
 return 1
+
+--- script: close
+-- KEYS: the run's seven keys. ARGV: prefix, ttl, reason, status ('' to work it out), "1" to
+-- close only when no task is active.
+-- Returns the final status, or '' if the run was not RUNNING (or still has active tasks).
+if ARGV[5] == '1' and tonumber(redis.call('HGET', KEYS[META], 'active') or '0') > 0 then
+  return ''
+end
+local status = ARGV[4]
+if status == '' then
+  status = nil
+end
+local closed = close_run(ARGV[1], status, ARGV[3], 'closed')
+if not closed then
+  return ''
+end
+refresh_run(tonumber(ARGV[2]))
+return closed

@@ -174,13 +174,18 @@ class RunStore:
         plan: Plan,
         roots: Sequence[str] | None = None,
         capacities: Mapping[str, int] | None = None,
+        codes: Mapping[str, int] | None = None,
     ) -> list[str]:
         """Write a run and push its initially ready tasks to the outbox.
 
         Complete nodes go to the done set, the others get their count of requirements not done;
         incomplete, non-external nodes with nothing to wait for are ready. The nodes go in
         chunks (one script call each) and the run's meta, which makes it live for workers, last.
-        ``capacities`` are the run's resource capacities, read by the semaphores.
+        ``capacities`` are the run's resource capacities, read by the semaphores; ``codes``
+        the ``[retcode]`` exit codes (``missing_data``, ``task_failed``, ``not_run``) that the
+        history gets when the fleet closes the run. The meta counts the tasks ready, running
+        or retrying (``active``): the settle that takes it to 0 closes the run; a run with
+        nothing ready is closed here and now.
 
         Returns:
             The ready task ids (also in the outbox until acknowledged).
@@ -199,6 +204,7 @@ class RunStore:
         self.redis.delete(*keys.all())
         ready: list[str] = []
         nodes = list(plan.nodes.values())
+        missing = sum(1 for node in nodes if node.external and not node.complete)
         for start in range(0, len(nodes), _CHUNK):
             ready.extend(self._write_chunk(keys, plan, nodes[start : start + _CHUNK], dependents))
         seconds, micros = self.redis.time()
@@ -211,6 +217,9 @@ class RunStore:
                 "total": len(nodes),
                 "roots": json.dumps(list(plan.roots if roots is None else roots)),
                 "capacities": json.dumps(dict(capacities or {})),
+                "active": len(ready),
+                "missing": missing,
+                "codes": json.dumps(dict(codes or {})),
             },
         )
         pipe.sadd(self.keys.runs, run_id)
@@ -220,6 +229,8 @@ class RunStore:
         for key in keys.all():
             pipe.expire(key, self.ttl_seconds)
         pipe.execute()
+        if not ready:
+            self.close(run_id, "ended at submission: no task was ready to run", only_idle=True)
         return ready
 
     def _write_chunk(
@@ -272,7 +283,7 @@ class RunStore:
         """Record that ``task_id`` failed for good; True the first time (a ``failed`` event)."""
         keys = self.keys.run(run_id)
         args = [task_id, error_type, error_message, str(attempt), self.ttl_seconds]
-        return bool(self._run("fail", keys.all(), args))
+        return bool(self._run("fail", keys.all(), [*args, self.keys.prefix]))
 
     def event(self, run_id: str, event_type: str, task_id: str, **fields: object) -> str:
         """Add a worker event (started, retry, skipped, cancelled) to the run's stream.
@@ -339,7 +350,9 @@ class RunStore:
         }
         payload = _ENCODER.encode(fragment)
         reply = self._run(
-            "extend", self.keys.run(run_id).all(), [parent_id, self.ttl_seconds, payload]
+            "extend",
+            self.keys.run(run_id).all(),
+            [parent_id, self.ttl_seconds, payload, self.keys.prefix],
         )
         return texts(reply)
 
@@ -567,16 +580,36 @@ class RunStore:
 
     # -- the run as a whole ---------------------------------------------------------------------
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
         """Stop handing out work for a running run; True if it was running.
 
-        Adds a ``cancelled`` event with an empty ``task``, which wakes the submitter.
+        The run is CANCELLED at once, in the meta and (same step) in the history stream;
+        a ``cancelled`` event with an empty ``task`` wakes the submitter, which waits for the
+        running tasks to end.
         """
-        return self._transition(run_id, "RUNNING", "CANCELLED", "cancelled")
+        args = [self.keys.prefix, self.ttl_seconds, reason]
+        return bool(self._run("cancel", self.keys.run(run_id).all(), args))
+
+    def close(self, run_id: str, reason: str, status: str = "", *, only_idle: bool = False) -> str:
+        """Close a RUNNING run: final status in the meta and a ``run_finished`` history event.
+
+        Settles close runs themselves (the one that settles the last active task); this is
+        for the rest: a submitter that saw the end, a run with nothing to do.
+
+        Args:
+            reason: why, for the history (its summary until a submitter writes one).
+            status: the final status ('' to work it out from the run's counts).
+            only_idle: close only if no task is ready, running or retrying.
+
+        Returns:
+            The final status, or '' if the run was not RUNNING (or not idle).
+        """
+        args = [self.keys.prefix, self.ttl_seconds, reason, status, "1" if only_idle else "0"]
+        return text(self._run("close", self.keys.run(run_id).all(), args))
 
     def mark_finished(self, run_id: str) -> bool:
-        """Record that the submitter saw the run end; late duplicates are then refused."""
-        return self._transition(run_id, "RUNNING", "FINISHED", "")
+        """Close the run if it is still RUNNING (the submitter saw the end)."""
+        return bool(self.close(run_id, "ended (closed by its submitter)"))
 
     def is_cancelled(self, run_id: str) -> bool:
         """True if the run was cancelled."""
@@ -599,7 +632,10 @@ class RunStore:
         return {
             "run_id": run_id,
             "status": fields.get("status", ""),
+            "reason": fields.get("reason", ""),
             "created": float(fields.get("created", 0.0)),
+            "ended": float(fields["ended"]) if fields.get("ended") else None,
+            "active": int(fields.get("active") or 0),
             "roots": json.loads(fields.get("roots", "[]")),
             "total": int(total),
             "done": int(done),
@@ -649,13 +685,6 @@ class RunStore:
             (text(entry_id), {text(k): text(v) for k, v in fields.items()})
             for entry_id, fields in stream_entries(reply)
         ]
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    def _transition(self, run_id: str, current: str, new: str, event_type: str) -> bool:
-        args = [current, new, event_type, self.ttl_seconds]
-        keys = [*self.keys.run(run_id).all(), self.keys.runs]
-        return bool(self._run("transition", keys, args))
 
     # -- the reaper's side ----------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from dagcore.errors import HistoryError
@@ -80,11 +80,18 @@ class FieldReader:
         return float(value)
 
     def time(self, name: str) -> datetime:
-        """A required ISO 8601 timestamp (the event checks it is timezone-aware)."""
+        """A required ISO 8601 timestamp (the event checks it is timezone-aware), or seconds
+        since the epoch as a number or a decimal string (UTC: what Redis scripts write)."""
         value = self._get(name)
         try:
             return datetime.fromisoformat(value)
         except (TypeError, ValueError):
+            pass
+        try:
+            if isinstance(value, bool):
+                raise TypeError(name)
+            return datetime.fromtimestamp(float(value), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
             raise self._bad(name, "an ISO 8601 timestamp") from None
 
     def texts(self, name: str) -> tuple[str, ...]:
