@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagcore import execution_summary
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError
 from dagcore.executor.base import RunContext, RunResult, load_executor, planned_tasks
@@ -34,14 +35,83 @@ from dagcore.history.events import (
 from dagcore.history.store import SqlHistoryStore
 from dagcore.history.writer import HistoryWriter
 from dagcore.logging_setup import setup_logging
+from dagcore.parameter import BoolParameter, IntParameter, OptionalParameter
 from dagcore.plan import Plan, RetryPolicy
 from dagcore.progress import Progress
+from dagcore.rpc import RemoteScheduler
+from dagcore.scheduler import Scheduler
 from dagcore.summary import StatusCode, Summary, summarize
-from dagcore.task import Task
+from dagcore.task import Config, Task
+from dagcore.worker import Worker
 
-__all__ = ["RunOptions", "build", "execute_tasks", "plan_tasks", "routing_rules", "succeeded"]
+__all__ = [
+    "RunOptions",
+    "build",
+    "core",
+    "execute_tasks",
+    "plan_tasks",
+    "routing_rules",
+    "succeeded",
+]
 
 logger = logging.getLogger("dagcore.interface")
+
+
+class core(Config):  # noqa: N801 - Luigi's config section and class name
+    """Luigi's ``[core]`` options as a config class (``core().workers`` and friends).
+
+    dagcore reads its own ``[core]`` keys through :class:`~dagcore.configuration.settings.Settings`;
+    this class is for code written for Luigi that asks for these values.
+    """
+
+    local_scheduler = BoolParameter(default=False)
+    scheduler_host = OptionalParameter(default="localhost")
+    scheduler_port = IntParameter(default=8082)
+    scheduler_url = OptionalParameter(default="")
+    lock_size = IntParameter(default=1)
+    no_lock = BoolParameter(default=False)
+    lock_pid_dir = OptionalParameter(default=None)
+    take_lock = BoolParameter(default=False)
+    workers = IntParameter(default=1)
+    logging_conf_file = OptionalParameter(default="")
+    log_level = OptionalParameter(default="DEBUG")
+    module = OptionalParameter(default="")
+    parallel_scheduling = BoolParameter(default=False)
+    parallel_scheduling_processes = IntParameter(default=0)
+    assistant = BoolParameter(default=False)
+    help = BoolParameter(default=False)
+    help_all = BoolParameter(default=False)
+
+
+class _WorkerSchedulerFactory:
+    """Makes the scheduler and the worker of a run on Luigi's worker path."""
+
+    def create_local_scheduler(self) -> Scheduler:
+        return Scheduler(prune_on_get_work=True, record_task_history=False)
+
+    def create_remote_scheduler(self, url: str) -> RemoteScheduler:
+        return RemoteScheduler(url)
+
+    def create_worker(
+        self, scheduler: Any, worker_processes: int, assistant: bool = False
+    ) -> Worker:
+        return Worker(scheduler=scheduler, worker_processes=worker_processes, assistant=assistant)
+
+
+def _schedule_and_run(
+    tasks: Sequence[Task], factory: Any, workers: int
+) -> execution_summary.LuigiRunResult:
+    """Luigi's worker path: one scheduler, one worker, add every task, run."""
+    scheduler = factory.create_local_scheduler()
+    with factory.create_worker(scheduler=scheduler, worker_processes=workers) as worker:
+        success = True
+        for task in tasks:
+            success &= bool(worker.add(task))
+        logger.info("Done scheduling tasks")
+        success &= bool(worker.run())
+    result = execution_summary.LuigiRunResult(worker, success)
+    logger.info(result.summary_text)
+    return result
 
 
 def routing_rules(settings: Settings) -> RoutingRules:
@@ -238,7 +308,8 @@ def build(
 
     Parameters:
         tasks: task instances to complete.
-        worker_scheduler_factory: accepted for Luigi compatibility; unused.
+        worker_scheduler_factory: Luigi's factory of scheduler and worker; when given, the run
+            goes through :class:`~dagcore.worker.Worker` as in Luigi (no history, no Celery).
         detailed_summary: return the :class:`~dagcore.summary.Summary` instead of a bool.
         workers: parallelism (local: processes; celery: a hint).
         local_scheduler: accepted for Luigi compatibility (there is no central scheduler).
@@ -250,9 +321,13 @@ def build(
     Returns:
         True if every task is complete at the end (Luigi's ``build``), or the Summary.
     """
-    del worker_scheduler_factory, local_scheduler
+    del local_scheduler
     if log_level is not None:
         setup_logging(level=log_level)
+    if worker_scheduler_factory is not None:
+        # Code that brings its own factory wants Luigi's worker and scheduler objects.
+        luigi_result = _schedule_and_run(list(tasks), worker_scheduler_factory, workers or 1)
+        return luigi_result if detailed_summary else luigi_result.scheduling_succeeded
     extra = {k: v for k, v in env_params.items() if k in _EXECUTOR_OPTIONS}
     ignored = sorted(set(env_params) - set(extra))
     if ignored:

@@ -166,7 +166,11 @@ def attempt_finished(run_id: str, task_id: str, attempt: int, outcome: Outcome) 
         ATTEMPT_STATUS[outcome.status],
         error_type=outcome.error_type,
         error_message=outcome.error_message,
-        traceback=outcome.explanation or outcome.traceback,
+        traceback=(
+            outcome.traceback
+            if outcome.status is OutcomeStatus.SUCCESS
+            else outcome.explanation or outcome.traceback
+        ),
         reads=outcome.reads,
         writes=outcome.writes,
         status_message=outcome.status_message,

@@ -11,14 +11,14 @@ from __future__ import annotations
 import enum
 import time
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagcore.event import Event
 from dagcore.task import DynamicRequirements, Task, flatten, getpaths
 
-__all__ = ["Outcome", "OutcomeStatus", "TaskRef", "execute", "target_uri"]
+__all__ = ["Outcome", "OutcomeStatus", "TaskRef", "Yielded", "drive", "execute", "target_uri"]
 
 
 class OutcomeStatus(enum.StrEnum):
@@ -94,16 +94,20 @@ def _input_uris(task: Task) -> list[str]:
     return _uris(inputs)
 
 
-class _Yielded(Exception):
-    """Internal: run() yielded requirements that are not complete yet."""
+class Yielded(Exception):
+    """run() yielded requirements that are not complete yet (``deps`` lists them)."""
 
     def __init__(self, deps: list[Task]) -> None:
         super().__init__("incomplete dynamic requirements")
         self.deps = deps
 
 
-def _drive(task: Task, gen: Generator[Any, Any, Any]) -> None:
-    """Run a generator-style ``run()`` while the requirements it yields are complete."""
+def drive(task: Task, gen: Generator[Any, Any, Any]) -> None:
+    """Run a generator-style ``run()`` while the requirements it yields are complete.
+
+    Raises:
+        Yielded: a yielded requirement is not complete; ``run()`` must run again later.
+    """
     send: Any = None
     while True:
         try:
@@ -120,7 +124,7 @@ def _drive(task: Task, gen: Generator[Any, Any, Any]) -> None:
             paths = getpaths(yielded)
         if not complete:
             gen.close()
-            raise _Yielded(deps)
+            raise Yielded(deps)
         send = paths
 
 
@@ -135,17 +139,24 @@ def _check_requirements(task: Task) -> None:
         )
 
 
-def execute(task: Task, check_requirements: bool = True) -> Outcome:
-    """Run one attempt of ``task`` here and now; never raises for task errors."""
-    started = time.time()
+def execute(
+    task: Task, check_requirements: bool = True, clock: Callable[[], float] = time.time
+) -> Outcome:
+    """Run one attempt of ``task`` here and now; never raises for task errors.
+
+    ``clock`` times the attempt (its difference is what PROCESSING_TIME handlers get).
+    Any exception from ``run()`` is a failure, BaseException included (as in Luigi), except
+    KeyboardInterrupt, which cancels the attempt.
+    """
+    started = clock()
     try:
         if check_requirements:
             _check_requirements(task)
         task.trigger_event(Event.START, task)
         result = task.run()
         if isinstance(result, Generator):
-            _drive(task, result)
-    except _Yielded as yielded:
+            drive(task, result)
+    except Yielded as yielded:
         return Outcome(
             OutcomeStatus.YIELDED,
             started,
@@ -155,19 +166,20 @@ def execute(task: Task, check_requirements: bool = True) -> Outcome:
         )
     except KeyboardInterrupt:
         return _failure(task, started, OutcomeStatus.CANCELLED, KeyboardInterrupt())
-    except Exception as exc:
+    except BaseException as exc:
         return _failure(task, started, OutcomeStatus.FAILED, exc)
-    finished = time.time()
-    task.trigger_event(Event.SUCCESS, task)
+    finished = clock()
     task.trigger_event(Event.PROCESSING_TIME, task, finished - started)
     try:
-        task.on_success()
+        explanation = task.on_success()
     except Exception as exc:  # Luigi treats a failing on_success as a task failure too
         return _failure(task, started, OutcomeStatus.FAILED, exc)
+    task.trigger_event(Event.SUCCESS, task)
     return Outcome(
         OutcomeStatus.SUCCESS,
         started,
         finished,
+        explanation=explanation if isinstance(explanation, str) else None,
         reads=_input_uris(task),
         writes=_uris(task.output()),
         status_message=task.status_message,
@@ -179,7 +191,7 @@ def execute(task: Task, check_requirements: bool = True) -> Outcome:
 def _failure(task: Task, started: float, status: OutcomeStatus, exc: BaseException) -> Outcome:
     tb = traceback.format_exc()
     try:
-        explanation = task.on_failure(exc) if isinstance(exc, Exception) else None
+        explanation = task.on_failure(exc) if not isinstance(exc, KeyboardInterrupt) else None
     except Exception:
         explanation = "on_failure() raised:\n" + traceback.format_exc()
     task.trigger_event(Event.FAILURE, task, exc)
