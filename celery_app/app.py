@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from celery_app.connection import REDIS_SCHEMES, SETTING, broker_options, redact, redis_client
+from celery_app.presence import install_presence
 from celery_app.registry import (
     DEFAULT_HANDLER,
     UnknownFamilyCallback,
@@ -362,6 +363,8 @@ def worker_app(
     on_unknown: UnknownFamilyCallback | None = getattr(module, "handle_unknown", None)
     app = make_app(settings)
     register_families(app, modules, run, on_unknown=on_unknown)
+    # Submitters tell from these heartbeats whether anyone consumes the queues a run needs.
+    install_presence(app, settings)
     return app
 
 
@@ -370,12 +373,30 @@ def default_app() -> Celery:
     """The app ``celery -A celery_app`` finds, built from the configuration on first use.
 
     With ``[worker] modules`` set, their families are registered and a worker started from it
-    runs :func:`check_settings` first; without, it is the plain configured app (enough for
-    ``celery inspect`` and friends).
+    runs :func:`check_settings` first, as ``dagcore worker`` does; without, it is the plain
+    configured app (enough for ``celery inspect`` and friends), and a worker started from it
+    refuses to start with a one-line reason: with no family registered it would take dagcore
+    messages only to discard them.
     """
     settings = Settings.from_config()
     if not settings.worker.modules:
-        return make_app(settings)
+        plain = make_app(settings)
+
+        def refuse(sender: Any = None, **_: Any) -> None:
+            if getattr(sender, "app", None) is not plain:
+                return
+            print(
+                "dagcore worker: error: `celery -A celery_app worker` needs [worker] modules "
+                "(or DAGCORE__WORKER__MODULES), the modules whose tasks it runs; without, it "
+                "would discard every dagcore message. Set it, or start `dagcore worker "
+                "--module PKG.MOD`",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(2)
+
+        signals.worker_init.connect(refuse, weak=False)
+        return plain
     app = worker_app(settings, settings.worker.modules)
 
     def check_on_start(sender: Any = None, **_: Any) -> None:

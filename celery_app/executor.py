@@ -6,6 +6,12 @@ Redis, publishes the tasks that are ready, and then waits on the run's event str
 reads, no polling — mirroring the run in a :class:`~dagcore.plan.RunState` until nothing can
 progress. Workers publish the tasks that become ready; the submitter never does per-task work.
 With ``detach=True`` it returns right after submitting.
+
+The run closes itself in Redis and in history whoever is watching (:mod:`celery_app.joins`), so
+the submitter may go away: Ctrl-C cancels the run (no new task starts; a second Ctrl-C also
+terminates the running ones) and returns a cancelled result (Luigi's ``not_run`` exit code);
+``--detach`` leaves the run going. A submission refused before anything reached the broker is
+recorded in history as NOT_RUN with the reason.
 """
 
 from __future__ import annotations
@@ -20,16 +26,18 @@ from typing import Any
 import redis
 
 from celery_app.app import make_app
-from celery_app.connection import redis_client
+from celery_app.connection import redact, redis_client
 from celery_app.history_stream import StreamHistoryWriter
 from celery_app.joins import OutboxEntry, RunStore
+from celery_app.notices import QueueWatch, broker_description, say
 from celery_app.publish import publish
 from dagcore.configuration.settings import Settings
-from dagcore.errors import ExecutionError
+from dagcore.errors import DagcoreError, ExecutionError
 from dagcore.executor.base import RunContext, RunResult
 from dagcore.executor.runner import Outcome, OutcomeStatus
 from dagcore.executor.slots import check_capacities
 from dagcore.graph import RoutingRules
+from dagcore.history.events import RunFinished, RunStatus, utcnow
 from dagcore.history.store import SqlHistoryStore
 from dagcore.plan import Node, Plan, RetryPolicy, RunState, TaskState
 
@@ -61,6 +69,9 @@ class RunMirror:
     attempts: dict[str, list[Outcome]] = field(default_factory=dict)
     remaining: int = 0
     cancelled: bool = False
+    closed: bool = False
+    celery_ids: dict[str, str] = field(default_factory=dict)
+    last_event: str = "0"
 
     @classmethod
     def of(cls, plan: Plan) -> RunMirror:
@@ -77,7 +88,7 @@ class RunMirror:
 
     def finished(self) -> bool:
         """True when no task can make progress any more."""
-        if self.remaining <= 0:
+        if self.remaining <= 0 or self.closed:
             return True
         return self.cancelled and self.running == 0
 
@@ -87,10 +98,15 @@ class RunMirror:
         if kind == "cancelled":  # a run-level event (empty task), written by RunStore.cancel
             self.cancelled = True
             return
+        if kind == "closed":  # the run ended (RunStore.close): nothing more will happen
+            self.closed = True
+            return
         if task_id not in self.state.state:
             return
         if kind == "started":
             self._to(task_id, TaskState.RUNNING)
+            if event.get("celery_id"):
+                self.celery_ids[task_id] = event["celery_id"]
         elif kind in ("done", "skipped"):
             self._done(task_id, kind)
         elif kind == "retry":
@@ -245,25 +261,44 @@ class CeleryExecutor:
 
     def execute(self, plan: Plan, context: RunContext) -> RunResult:
         """Submit ``plan`` and wait for it (unless detached)."""
-        check_round_trip(plan)
-        # A task needing more of a resource than exists would wait in line forever.
-        check_capacities(plan, context.resources)
-        client = self._client()
+        client = self._client()  # connects on first use
         store = RunStore(client, self.settings.celery.key_prefix)
-        app = make_app(self.settings)
-        ready = store.create_run(context.run_id, plan, plan.roots, capacities=context.resources)
-        nodes = plan.nodes
-        publish(app, store, [OutboxEntry(context.run_id, t, nodes[t].to_dict()) for t in ready])
+        try:
+            check_round_trip(plan)
+            # A task needing more of a resource than exists would wait in line forever.
+            check_capacities(plan, context.resources)
+            app = make_app(self.settings)
+            ready = self._submit(store, app, plan, context)
+        except KeyboardInterrupt:
+            return self._interrupted_submission(store, plan, context)
+        except (DagcoreError, redis.RedisError) as exc:
+            self._not_run(context, exc)
+            if isinstance(exc, redis.RedisError):
+                raise self._broker_error(exc, "submit the run") from exc
+            raise
         mirror = RunMirror.of(plan)
         result = RunResult(context.run_id, plan, mirror.state, mirror.attempts)
+        queues = {plan.nodes[t].queue for t in plan.to_run()}
+        modules = {plan.nodes[t].module for t in plan.to_run()}
         if self.detach:
-            logger.info(
-                "run %s submitted; follow it with: dagcore status %s",
-                context.run_id,
-                context.run_id,
+            say(
+                f"run {context.run_id} submitted to {broker_description(self.settings)}: "
+                f"{len(plan.to_run())} tasks on queue(s) {', '.join(sorted(queues))}; it "
+                f"closes itself when done. Follow it with: dagcore status {context.run_id}"
             )
+            QueueWatch(client, self.settings.celery.key_prefix, modules).check(lambda: queues)
             result.finished = None
+            client.close()
             return result
+        say(
+            f"run {context.run_id} submitted to {broker_description(self.settings)}: "
+            f"{len(ready)} of {len(plan.to_run())} tasks ready, on queue(s) "
+            f"{', '.join(sorted(queues))}; waiting for workers (Ctrl-C cancels the run, "
+            "--detach leaves it running)"
+        )
+        if context.on_progress is not None:
+            context.on_progress(mirror.state)
+        watch = QueueWatch(client, self.settings.celery.key_prefix, modules)
         history = SqlHistoryStore.from_url(self.settings.history.url)
         writer = StreamHistoryWriter(
             client,
@@ -274,7 +309,7 @@ class CeleryExecutor:
         )
         thread = writer.start_thread()
         try:
-            self._follow(store, context, mirror)
+            self._follow_interruptible(store, app, context, mirror, watch)
         finally:
             # Store the run's last history rows before returning (workers' writers would
             # otherwise pick them up later).
@@ -285,9 +320,125 @@ class CeleryExecutor:
         result.cancelled = mirror.cancelled
         return result
 
-    def _follow(self, store: RunStore, context: RunContext, mirror: RunMirror) -> None:
-        last = "0"
+    def _submit(self, store: RunStore, app: Any, plan: Plan, context: RunContext) -> list[str]:
+        """Write the run to Redis and publish its ready tasks; returns their ids."""
+        codes = self.settings.retcode
+        ready = store.create_run(
+            context.run_id,
+            plan,
+            plan.roots,
+            capacities=context.resources,
+            codes={
+                "missing_data": codes.missing_data,
+                "task_failed": codes.task_failed,
+                "not_run": codes.not_run,
+            },
+        )
+        nodes = plan.nodes
+        publish(app, store, [OutboxEntry(context.run_id, t, nodes[t].to_dict()) for t in ready])
+        return ready
+
+    def _interrupted_submission(
+        self, store: RunStore, plan: Plan, context: RunContext
+    ) -> RunResult:
+        """Ctrl-C while submitting: cancel what reached Redis; a cancelled result."""
+        try:
+            submitted = store.cancel(context.run_id, "cancelled: Ctrl-C during submission")
+        except redis.RedisError:
+            submitted = False
+        if not submitted:
+            self._not_run(context, KeyboardInterrupt("interrupted (Ctrl-C) while submitting"))
+        say(f"run {context.run_id} cancelled while it was being submitted")
+        state = RunState(plan)
+        state.cancel_pending()
+        result = RunResult(context.run_id, plan, state, {}, cancelled=True)
+        result.finished = time.time()
+        return result
+
+    def _not_run(self, context: RunContext, exc: BaseException) -> None:
+        """Record in history that the run never reached the broker, and why."""
+        reason = str(exc)
+        if isinstance(exc, redis.RedisError):
+            reason = str(self._broker_error(exc, "submit the run"))
+        context.history.emit(
+            RunFinished(
+                run_id=context.run_id,
+                finished_at=utcnow(),
+                status=RunStatus.NOT_RUN,
+                exit_code=self.settings.retcode.not_run,
+                summary_text=f"not submitted: {reason}",
+            )
+        )
+
+    def _broker_error(self, exc: redis.RedisError, doing: str) -> ExecutionError:
+        url = redact(self.settings.celery.broker_url)
+        if isinstance(exc, redis.AuthenticationError):
+            hint = "check the user and password in the URL (percent-encode '@', ':' and '/')"
+        else:
+            hint = (
+                "start Redis there, or point DAGCORE_BROKER_URL / [celery] broker_url at "
+                "your broker"
+            )
+        return ExecutionError(f"cannot {doing}: broker {url}: {exc}; {hint}")
+
+    def _follow_interruptible(
+        self,
+        store: RunStore,
+        app: Any,
+        context: RunContext,
+        mirror: RunMirror,
+        watch: QueueWatch,
+    ) -> None:
+        """Follow the run; Ctrl-C cancels it, a second Ctrl-C terminates running tasks."""
+        try:
+            self._follow(store, context, mirror, watch)
+            return
+        except KeyboardInterrupt:
+            self._cancel(store, context, mirror)
+        try:
+            self._follow(store, context, mirror, watch)
+        except KeyboardInterrupt:
+            ids = [
+                mirror.celery_ids[t]
+                for t, s in mirror.state.state.items()
+                if s is TaskState.RUNNING and t in mirror.celery_ids
+            ]
+            if ids:
+                try:
+                    app.control.revoke(ids, terminate=True, signal="SIGTERM")
+                except Exception as exc:  # the broker may be what is gone
+                    say(f"could not terminate the running tasks: {exc}")
+            say(
+                f"run {context.run_id}: {len(ids)} running task(s) terminated; "
+                f"dagcore status {context.run_id} shows what is left"
+            )
+            mirror.cancelled = True
+            mirror.state.cancel_pending()
+
+    def _cancel(self, store: RunStore, context: RunContext, mirror: RunMirror) -> None:
+        run_id = context.run_id
+        try:
+            store.cancel(run_id, "cancelled: Ctrl-C on the submitter")
+        except redis.RedisError as exc:
+            say(
+                f"run {run_id}: interrupted, but the broker cannot be reached to cancel it "
+                f"({exc}); it goes on when the broker is back: dagcore cancel {run_id}"
+            )
+            mirror.cancelled = True
+            mirror.closed = True
+            return
+        mirror.cancelled = True
+        say(
+            f"run {run_id} cancelled: no new task starts; waiting for {mirror.running} running "
+            "task(s) to end (Ctrl-C again terminates them)"
+        )
+
+    def _follow(
+        self, store: RunStore, context: RunContext, mirror: RunMirror, watch: QueueWatch
+    ) -> None:
+        last = mirror.last_event
         backoff = 0.1
+        lost = False
 
         def fetch(ids: Iterable[str]) -> list[Node | None]:
             return [
@@ -295,25 +446,52 @@ class CeleryExecutor:
                 for data in store.nodes(context.run_id, list(ids))
             ]
 
+        watch.check(lambda: self._waiting_queues(mirror), force=True)
         while not mirror.finished():
             try:
                 events = store.read_events(context.run_id, last, block_ms=_BLOCK_MS)
                 backoff = 0.1
-            except redis.ConnectionError:
+                if lost:
+                    say(f"run {context.run_id}: the broker answers again")
+                    lost = False
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The submitter's connection dropped: reconnect and resume after the last event.
-                logger.warning("lost the connection to Redis; reconnecting")
+                if not lost:
+                    say(
+                        f"run {context.run_id}: lost the broker "
+                        f"{redact(self.settings.celery.broker_url)} ({exc}); reconnecting "
+                        "(the workers go on; Ctrl-C leaves the run to them)"
+                    )
+                    lost = True
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             for event_id, fields in events:
                 last = event_id
                 mirror.apply(fields, fetch)
+            mirror.last_event = last
             if events and context.on_progress is not None:
                 context.on_progress(mirror.state)
+            if not mirror.cancelled:
+                watch.check(lambda: self._waiting_queues(mirror))
             if 0 < len(events) < _BATCH_EVENTS < mirror.remaining:
                 # Events trickle in a few at a time: let some gather rather than make a round
                 # trip (and wake this process) for each.
                 time.sleep(_GATHER_SECONDS)
         if mirror.cancelled:
             mirror.state.cancel_pending()
-        store.mark_finished(context.run_id)
+        # Settles close the run; this closes one whose end the scripts did not see.
+        try:
+            store.mark_finished(context.run_id)
+        except redis.RedisError as exc:
+            logger.info("could not close run %s in Redis: %s", context.run_id, exc)
+
+    @staticmethod
+    def _waiting_queues(mirror: RunMirror) -> set[str]:
+        """The queues of the tasks ready to start (those that need a worker now)."""
+        nodes = mirror.plan.nodes
+        return {
+            nodes[t].queue
+            for t, s in mirror.state.state.items()
+            if s is TaskState.READY and t in nodes
+        }

@@ -32,6 +32,8 @@ key                                type    holds (TTL)
 ``P:semwait:{run}|{task}``         STRING  the waiter's demand (``name=units`` lines)
 ``P:sems``                         SET     names of the semaphores in use (for the reaper)
 ``P:reaper``                       STRING  the reaper's lock (holder id, PX)
+``P:queue:{name}:workers``         ZSET    worker name -> heartbeat expiry (ms, Redis TIME) of
+                                           the workers consuming the queue (celery_app.presence)
 ``P:history``                      STREAM  history events for the SQL writer (not a run key)
 =================================  ======  =========================================================
 
@@ -165,6 +167,10 @@ class Keys:
     def reaper(self) -> str:
         """The reaper's lock."""
         return f"{self.prefix}:reaper"
+
+    def queue_workers(self, queue: str) -> str:
+        """The workers consuming ``queue``, with their heartbeat expiry."""
+        return f"{self.prefix}:queue:{{{queue}}}:workers"
 
     @property
     def history(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
+    ArgumentError,
     DBAPIError,
     DisconnectionError,
     InterfaceError,
@@ -188,6 +190,20 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def normalize_url(url: URL) -> URL:
+    """``postgres://`` and ``postgresql://`` (the forms Heroku, libpq and most services give)
+    name the psycopg 3 driver that dagcore installs; other URLs are returned as they are."""
+    driver = url.drivername
+    if driver in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg")
+    if driver.startswith("postgres+"):
+        return url.set(drivername="postgresql+" + driver.partition("+")[2])
+    return url
+
+
 def _make_engine(url: URL) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -225,8 +241,21 @@ class SqlHistoryStore:
     """
 
     def __init__(self, url: str | URL) -> None:
-        self._url = make_url(url)
-        self._engine = _make_engine(self._url)
+        try:
+            self._url = normalize_url(make_url(url))
+        except (ArgumentError, ValueError) as exc:
+            shown = _PASSWORD.sub(r"\1***@", str(url))
+            raise HistoryError(
+                f"history URL {shown!r} is not a database URL; expected "
+                "sqlite:///path.db or postgresql+psycopg://user@host/db"
+            ) from exc
+        try:
+            self._engine = _make_engine(self._url)
+        except ImportError as exc:
+            raise HistoryError(
+                f"history URL {self._url.render_as_string(hide_password=True)!r} needs a "
+                f"database driver that is not installed ({exc}); use postgresql+psycopg://"
+            ) from exc
         self._is_sqlite = self._url.get_backend_name() == "sqlite"
         self._migrated = False
         self._migrate_lock = threading.Lock()

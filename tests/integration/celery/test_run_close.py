@@ -77,7 +77,7 @@ def test_a_failure_closes_the_run_failed_when_nothing_else_can_run(
     store: RunStore, client: Redis[str]
 ) -> None:
     plan = make_plan({"A": [], "B": ["A"], "C": [], "D": ["C"]})
-    settle_all(store, "f", store.create_run("f", plan, codes=CODES), fail={"A"})
+    settle_all(store, "f", store.create_run("f", plan, codes=CODES), fail=frozenset({"A"}))
     assert store.run_status("f")["status"] == "FAILED"
     (end,) = ends(client, "f")
     assert end.status is RunStatus.FAILED and end.exit_code == 30
