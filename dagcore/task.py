@@ -14,24 +14,33 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from dagcore.configuration import get_config
 from dagcore.errors import (
     DuplicateParameterException,
     MissingParameterException,
+    ParameterValueError,
+    UnconsumedParameterWarning,
     UnknownParameterException,
 )
-from dagcore.event import Event
+from dagcore.event import Event, EventHandlers
 from dagcore.parameter.base import Parameter, ParameterVisibility
+from dagcore.task_bulk import BulkCompleteNotImplementedError, MixinNaiveBulkComplete
 from dagcore.task_register import Register, auto_namespace, load_task, namespace
+from dagcore.task_reporting import DEFAULT_REPORTER, REPORTER_ATTRIBUTES, TaskReporter
+from dagcore.task_struct import DynamicRequirements, flatten, flatten_output, getpaths
 
 __all__ = [
+    "BulkCompleteNotImplementedError",
     "Config",
     "DynamicRequirements",
     "Event",
     "ExternalTask",
+    "MixinNaiveBulkComplete",
     "Task",
     "TaskReporter",
     "WrapperTask",
@@ -71,37 +80,6 @@ def task_id_str(task_family: str, params: dict[str, str]) -> str:
     return f"{task_family}_{summary}_{digest[:TASK_ID_TRUNCATE_HASH]}"
 
 
-class TaskReporter(Protocol):
-    """Where a running task's status calls go; executors install one per attempt."""
-
-    def status_message(self, task: Task, message: str) -> None: ...
-
-    def progress(self, task: Task, percentage: float) -> None: ...
-
-    def tracking_url(self, task: Task, url: str) -> None: ...
-
-    def decrease_resources(self, task: Task, amounts: dict[str, int]) -> None: ...
-
-
-class _KeepOnTask:
-    """Default reporter: remembers the values on the task so ported code never breaks."""
-
-    def status_message(self, task: Task, message: str) -> None:
-        task.status_message = message
-
-    def progress(self, task: Task, percentage: float) -> None:
-        task.progress_percentage = percentage
-
-    def tracking_url(self, task: Task, url: str) -> None:
-        task.tracking_url = url
-
-    def decrease_resources(self, task: Task, amounts: dict[str, int]) -> None:
-        running = task.running_resources
-        for name, amount in amounts.items():
-            running[name] = running.get(name, 0) - amount
-
-
-_DEFAULT_REPORTER = _KeepOnTask()
 _warned_no_outputs: set[str] = set()
 
 
@@ -114,25 +92,27 @@ class _InstanceAttributes:
     """
 
     task_id: str
+    #: The family (``Class.task_family`` comes from the metaclass, ``task.task_family`` from a
+    #: property of Task).
+    task_family: str
     param_kwargs: dict[str, Any]
     _str_params: dict[str, str]
     _hash: int
-    _reporter: TaskReporter = _DEFAULT_REPORTER
+    _reporter: TaskReporter = DEFAULT_REPORTER
     status_message: str | None = None
     progress_percentage: float | None = None
     tracking_url: str | None = None
 
 
-class Task(_InstanceAttributes, metaclass=Register):
+class Task(_InstanceAttributes, EventHandlers, metaclass=Register):
     """The base class of every task.
 
     Override ``requires()``, ``output()`` and ``run()``; declare parameters as class
     attributes. Scheduling attributes (``priority``, ``resources``, ``max_running``,
     ``retry_count``, ``retry_delay``, ``retry_backoff``, ``worker_timeout``,
-    ``resource_class``, ``disabled``) are read by the executors.
+    ``resource_class``, ``disabled``) are read by the executors. Luigi's scheduler knobs
+    (``disable_window``, ``disable_hard_timeout``) are accepted and not used.
     """
-
-    _event_callbacks: ClassVar[dict[type, dict[str, list[Callable[..., Any]]]]] = {}
 
     #: Higher runs first; dependencies inherit the highest priority of their dependents.
     priority = 0
@@ -152,8 +132,16 @@ class Task(_InstanceAttributes, metaclass=Register):
     #: Queue class on the Celery executor (None: derived from resources, else "default").
     resource_class: ClassVar[str | None] = None
     max_batch_size = float("inf")
+    #: Who gets the failure e-mail besides ``[email] receiver``: one address, a comma-separated
+    #: string or a list.
     owner_email: ClassVar[str | list[str] | None] = None
     accepts_messages = False
+    #: Luigi's central-scheduler knobs: kept so ported classes load, not used by dagcore.
+    disable_window: ClassVar[int | None] = None
+    disable_hard_timeout: ClassVar[int | None] = None
+    #: False for a Config whose parameters are given on the command line without a prefix.
+    use_cmdline_section: ClassVar[bool] = True
+    _visible_in_registry: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cls = type(self)
@@ -175,10 +163,69 @@ class Task(_InstanceAttributes, metaclass=Register):
                 id_params[name] = text
         self.param_kwargs = dict(values)
         self._str_params = serialized
-        self.task_id = task_id_str(cls.get_task_family(), id_params)
+        family = cls.get_task_family()
+        self.task_id = task_id_str(family, id_params)
         self._hash = hash(self.task_id)
+        conf = get_config()
+        if conf.has_section(family):
+            cls._warn_unconsumed(conf, family)
+
+    @classmethod
+    def _warn_unconsumed(cls, conf: Any, family: str) -> None:
+        """Warn once per class and key about options of the family's section it does not take.
+
+        Names in ``ignore_unconsumed`` (a class attribute) are exempt.
+        """
+        warned: set[str] | None = cls.__dict__.get("_unconsumed_params")
+        if warned is None:
+            warned = set()
+            type.__setattr__(cls, "_unconsumed_params", warned)
+        names, _ = Register.param_index(cls)
+        ignored = getattr(cls, "ignore_unconsumed", ())
+        for option, value in conf.items(family):
+            key = option.replace("-", "_")
+            if key in names or key in ignored or key in warned:
+                continue
+            warned.add(key)
+            warnings.warn(
+                f"The configuration contains the parameter '{key}' with value '{value}' that is "
+                f"not consumed by the task '{family}'.",
+                UnconsumedParameterWarning,
+                stacklevel=4,
+            )
+
+    @property
+    def disable_window_seconds(self) -> int | None:
+        """Deprecated name of ``disable_window``."""
+        warnings.warn(
+            "disable_window_seconds is deprecated: use disable_window",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.disable_window
+
+    @property
+    def batchable(self) -> bool:
+        """True if the task has batched parameters (never, on dagcore)."""
+        return bool(self.batch_param_names())
+
+    def _owner_list(self) -> list[str]:
+        """``owner_email`` as a list of addresses."""
+        owners = self.owner_email
+        if owners is None:
+            return []
+        if isinstance(owners, str):
+            return owners.split(",")
+        return list(owners)
 
     # -- identity -------------------------------------------------------------------------------
+
+    if not TYPE_CHECKING:  # typed on _InstanceAttributes, so that Class.task_family is a str
+
+        @property
+        def task_family(self) -> str:
+            """The family of this task's class (Luigi has it on instances too)."""
+            return type(self).get_task_family()
 
     @classmethod
     def get_task_family(cls) -> str:
@@ -281,7 +328,14 @@ class Task(_InstanceAttributes, metaclass=Register):
         family = cls.get_task_family()
         for name, param in params:
             if name not in result:
-                if not param.has_task_value(family, name):
+                try:
+                    has_value = param.has_task_value(family, name)
+                except Exception as exc:
+                    raise ParameterValueError(
+                        f"{family}[args={args}, kwargs={kwargs}]: Error when parsing the default "
+                        f"value of '{name}': {exc}"
+                    ) from exc
+                if not has_value:
                     raise MissingParameterException(
                         f"{family}: requires the '{name}' parameter to be set; pass "
                         f"{name}=..., --{family}-{name.replace('_', '-')} on the command line, "
@@ -311,29 +365,58 @@ class Task(_InstanceAttributes, metaclass=Register):
                 out[name] = self._str_params[name]
         return out
 
+    def _get_param_visibilities(self) -> dict[str, int]:
+        """Parameter name -> serialised visibility, for every parameter that is not PRIVATE."""
+        return {
+            name: param.visibility.serialize()
+            for name, param in self.get_params()
+            if param.visibility is not ParameterVisibility.PRIVATE
+        }
+
+    def _warn_on_wrong_param_types(self) -> None:
+        """Warn about each parameter value whose type does not fit its parameter."""
+        for name, param in self.get_params():
+            param._warn_on_wrong_param_type(name, self.param_kwargs[name])
+
     @classmethod
-    def from_str_params(cls: type[_T], params_str: dict[str, Any]) -> _T:
-        """Build a task from the strings :meth:`to_str_params` gave."""
+    def from_str_params(cls: type[_T], params_str: Mapping[str, Any]) -> _T:
+        """Build a task from the strings :meth:`to_str_params` gave.
+
+        A list of strings for one parameter goes through its ``_parse_list`` (batching).
+        """
         kwargs: dict[str, Any] = {}
         for name, param in cls.get_params():
             if name in params_str:
-                kwargs[name] = param.parse(params_str[name])
+                text = params_str[name]
+                parse = param._parse_list if isinstance(text, list) else param.parse
+                kwargs[name] = parse(text)
         return cls(**kwargs)
 
     def clone(self, cls: type[_T] | None = None, **kwargs: Any) -> _T:
-        """A task of ``cls`` (default: this class) sharing this task's parameter values."""
+        """A task of ``cls`` (default: this class) sharing this task's values.
+
+        Each parameter of ``cls`` takes its value from ``kwargs``, else from the attribute of
+        the same name on this task (a parameter, or any attribute or property), else its
+        default.
+        """
         target_cls: type[Any] = type(self) if cls is None else cls
         values: dict[str, Any] = {}
+        own = self.param_kwargs
         for name, _ in target_cls.get_params():
             if name in kwargs:
                 values[name] = kwargs[name]
-            elif name in self.param_kwargs:
-                values[name] = self.param_kwargs[name]
+            elif name in own:
+                values[name] = own[name]
+            elif hasattr(self, name):
+                values[name] = getattr(self, name)
         return target_cls(**values)  # type: ignore[no-any-return]
 
     @property
     def param_args(self) -> tuple[Any, ...]:
-        """Parameter values in declaration order."""
+        """Parameter values in declaration order (deprecated, as in Luigi: use param_kwargs)."""
+        warnings.warn(
+            "param_args is deprecated: use param_kwargs", DeprecationWarning, stacklevel=2
+        )
         return tuple(self.param_kwargs[name] for name, _ in self.get_params())
 
     def initialized(self) -> bool:
@@ -379,9 +462,10 @@ class Task(_InstanceAttributes, metaclass=Register):
         """Return the complete ones among many parameter values; override for speed.
 
         Raises:
-            NotImplementedError: by default (range tools then check one task at a time).
+            BulkCompleteNotImplementedError: by default (a NotImplementedError: the range tools
+                then list the outputs or check one task at a time).
         """
-        raise NotImplementedError
+        raise BulkCompleteNotImplementedError
 
     @property
     def running_resources(self) -> dict[str, int]:
@@ -427,13 +511,20 @@ class Task(_InstanceAttributes, metaclass=Register):
 
     @contextmanager
     def no_unpicklable_properties(self) -> Iterator[None]:
-        """Temporarily drop the executor's reporter so the task can be pickled."""
+        """Set aside what a worker installed on this task so that it can be pickled.
+
+        That is the executor's reporter and any reporting method replaced on the instance
+        (:data:`REPORTER_ATTRIBUTES`); all are back when the block ends.
+        """
+        own = self.__dict__
+        saved = {name: own.pop(name) for name in REPORTER_ATTRIBUTES if name in own}
         reporter = self._reporter
-        self._reporter = _DEFAULT_REPORTER
+        self._reporter = DEFAULT_REPORTER
         try:
             yield
         finally:
             self._reporter = reporter
+            self.__dict__.update(saved)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -444,33 +535,6 @@ class Task(_InstanceAttributes, metaclass=Register):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._hash = hash(self.task_id)
-
-    # -- events ---------------------------------------------------------------------------------
-
-    @classmethod
-    def event_handler(cls, event: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator registering ``callback`` for ``event`` on this class and its subclasses."""
-
-        def register(callback: Callable[..., Any]) -> Callable[..., Any]:
-            handlers = Task._event_callbacks.setdefault(cls, {}).setdefault(event, [])
-            if callback not in handlers:
-                handlers.append(callback)
-            return callback
-
-        return register
-
-    def trigger_event(self, event: str, *args: Any, **kwargs: Any) -> None:
-        """Call the handlers of ``event``; a failing handler is logged, never raised."""
-        for klass, events in list(Task._event_callbacks.items()):
-            if not isinstance(self, klass):
-                continue
-            for callback in list(events.get(event, ())):
-                try:
-                    callback(*args, **kwargs)
-                except KeyboardInterrupt:
-                    raise
-                except Exception:
-                    logger.exception("Error in %s handler %r for %r", event, callback, self)
 
 
 class WrapperTask(Task):
@@ -514,84 +578,7 @@ def externalize(taskclass_or_taskobject: Any) -> Any:
     return copied
 
 
-class DynamicRequirements:
-    """Requirements yielded from ``run()``, optionally with a faster completeness check.
-
-    Parameters:
-        requirements: a task or any nesting of tasks.
-        custom_complete: ``f(complete_fn) -> bool`` deciding whether all are complete.
-    """
-
-    def __init__(
-        self,
-        requirements: Any,
-        custom_complete: Callable[[Callable[[Task], bool]], bool] | None = None,
-    ) -> None:
-        self.requirements = requirements
-        self.flat_requirements: list[Task] = flatten(requirements)
-        self.paths = getpaths(requirements)
-        self.custom_complete = custom_complete
-
-    def complete(self, complete_fn: Callable[[Task], bool] | None = None) -> bool:
-        """True if every requirement is complete."""
-        check: Callable[[Task], bool] = complete_fn or (lambda task: task.complete())
-        if self.custom_complete is not None:
-            return self.custom_complete(check)
-        return all(check(task) for task in self.flat_requirements)
-
-
 def _list_to_tuple(value: Any) -> Any:
-    if isinstance(value, list):
+    if isinstance(value, list | set):
         return tuple(value)
     return value
-
-
-def _iter_flat(struct: Any) -> Iterator[Any]:
-    if struct is None:
-        return
-    if isinstance(struct, dict):
-        for value in struct.values():
-            yield from _iter_flat(value)
-        return
-    if isinstance(struct, str | bytes):
-        yield struct
-        return
-    try:
-        items = iter(struct)
-    except TypeError:
-        yield struct
-        return
-    for item in items:
-        yield from _iter_flat(item)
-
-
-def flatten(struct: Any) -> list[Any]:
-    """Flatten tasks or targets nested in lists, tuples and dicts (dict values) into a list."""
-    if isinstance(struct, Task):  # hot paths: one requirement, or a flat list of them
-        return [struct]
-    if isinstance(struct, list | tuple) and all(isinstance(item, Task) for item in struct):
-        return list(struct)
-    return list(_iter_flat(struct))
-
-
-def flatten_output(task: Task) -> list[Any]:
-    """The outputs of a task, or of its requirements (transitively) if it has none."""
-    outputs = flatten(task.output())
-    if not outputs:
-        for dep in flatten(task.requires()):
-            outputs.extend(flatten_output(dep))
-    return outputs
-
-
-def getpaths(struct: Any) -> Any:
-    """Map tasks nested in lists, tuples and dicts to their outputs, keeping the shape."""
-    if isinstance(struct, Task):
-        return struct.output()
-    if isinstance(struct, dict):
-        return type(struct)((key, getpaths(value)) for key, value in struct.items())
-    if isinstance(struct, list | tuple):
-        return type(struct)(getpaths(item) for item in struct)
-    try:
-        return [getpaths(item) for item in struct]
-    except TypeError as exc:
-        raise TypeError(f"Cannot map {struct!r} to tasks: expected a task, list or dict") from exc

@@ -7,6 +7,7 @@ when a task arrives as a string (command line, worker message).
 
 from __future__ import annotations
 
+import abc
 import difflib
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, dataclass_transform
@@ -75,8 +76,11 @@ class _Pending(threading.local):
 
 
 @dataclass_transform(field_specifiers=(Parameter,), kw_only_default=True)
-class Register(type):
-    """Metaclass of :class:`~dagcore.task.Task`: registry, namespaces and instance cache."""
+class Register(abc.ABCMeta):
+    """Metaclass of :class:`~dagcore.task.Task`: registry, namespaces and instance cache.
+
+    An :class:`abc.ABCMeta`, as in Luigi: a task class with abstract methods cannot be built.
+    """
 
     _reg: ClassVar[list[type]] = []
     AMBIGUOUS_CLASS: ClassVar[object] = object()

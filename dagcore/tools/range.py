@@ -15,9 +15,10 @@ check costs a network round trip). Parameter names, defaults and task ids are Lu
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -36,9 +37,21 @@ from dagcore.parameter import (
     Parameter,
     TaskParameter,
 )
-from dagcore.task import Task, WrapperTask
+from dagcore.task import Task, WrapperTask, flatten
+from dagcore.task_bulk import (
+    COMPLETION_CHECK_WORKERS,
+    MixinNaiveBulkComplete,
+    check_complete_concurrently,
+)
 from dagcore.task_register import Register
-from dagcore.tools.range_listing import infer_bulk_complete_from_fs
+from dagcore.tools.range_listing import (
+    _constrain_glob,
+    _get_filesystems_and_globs,
+    _get_per_location_glob,
+    _list_existing,
+    infer_bulk_complete_from_fs,
+    most_common,
+)
 
 __all__ = [
     "MixinNaiveBulkComplete",
@@ -51,14 +64,15 @@ __all__ = [
     "RangeHourly",
     "RangeHourlyBase",
     "RangeMonthly",
+    "_constrain_glob",
+    "_get_filesystems_and_globs",
+    "_get_per_location_glob",
+    "_list_existing",
     "infer_bulk_complete_from_fs",
+    "most_common",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Threads checking ``complete()`` one task at a time: enough to hide S3 latency, few enough
-#: not to trip request-rate limits.
-COMPLETION_CHECK_WORKERS = 8
 
 # No bound (as in Luigi). Typed Any because the time parameters declare date defaults only.
 _UNBOUNDED: Any = None
@@ -143,39 +157,6 @@ class _FamilyWithParams:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cls, name)
-
-
-def check_complete_concurrently(
-    tasks: Sequence[Task], workers: int = COMPLETION_CHECK_WORKERS
-) -> list[bool]:
-    """Return ``task.complete()`` for each task, checked on a small thread pool, in order."""
-    if len(tasks) <= 1:
-        return [task.complete() for task in tasks]
-    with ThreadPoolExecutor(min(workers, len(tasks)), thread_name_prefix="dagcore-range") as pool:
-        return list(pool.map(lambda task: bool(task.complete()), tasks))
-
-
-class MixinNaiveBulkComplete:
-    """A ``bulk_complete`` checking each candidate's ``complete()`` (concurrently).
-
-    A candidate is a parameter value, a tuple of positional values or a dict of named values.
-    """
-
-    @classmethod
-    def bulk_complete(cls, parameter_tuples: Iterable[Any]) -> list[Any]:
-        """Return the candidates whose task is complete, in the order given."""
-        candidates = list(parameter_tuples)
-        tasks = [_build(cls, candidate) for candidate in candidates]
-        done = check_complete_concurrently(tasks)
-        return [candidate for candidate, ok in zip(candidates, done, strict=True) if ok]
-
-
-def _build(cls: Any, candidate: Any) -> Task:
-    if isinstance(candidate, Mapping):
-        return cls(**candidate)  # type: ignore[no-any-return]
-    if isinstance(candidate, list | tuple):
-        return cls(*candidate)  # type: ignore[no-any-return]
-    return cls(candidate)  # type: ignore[no-any-return]
 
 
 class RangeBase(WrapperTask):
@@ -265,6 +246,10 @@ class RangeBase(WrapperTask):
     def _format_datetime(self, dt: datetime) -> str:
         return dict(self.get_params())["start"].serialize(self.datetime_to_parameter(dt))
 
+    def _format_range(self, datetimes: Sequence[datetime]) -> str:
+        """``[first, last]`` of ``datetimes``, written as the time parameter writes them."""
+        return f"[{self._format_datetime(datetimes[0])}, {self._format_datetime(datetimes[-1])}]"
+
     # -- completeness ---------------------------------------------------------------------------
 
     def missing_datetimes(self, finite_datetimes: list[datetime]) -> Iterable[datetime]:
@@ -277,6 +262,23 @@ class RangeBase(WrapperTask):
         ]
         done = check_complete_concurrently(tasks, self.completion_check_workers)
         return [d for d, ok in zip(finite_datetimes, done, strict=True) if not ok]
+
+    def _missing_datetimes(self, finite_datetimes: list[datetime]) -> Iterable[datetime]:
+        """Call ``missing_datetimes``, also in the old form ``(task_cls, finite_datetimes)``."""
+        method: Callable[..., Iterable[datetime]] = self.missing_datetimes
+        try:
+            takes = len(inspect.signature(method).parameters)
+        except (TypeError, ValueError):  # no signature to read: assume the current form
+            takes = 1
+        if takes == 2:
+            warnings.warn(
+                f"{type(self).__name__}.missing_datetimes(task_cls, finite_datetimes) is "
+                "deprecated: override missing_datetimes(finite_datetimes) and use self.of_cls",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            return method(self.of_cls, finite_datetimes)
+        return method(finite_datetimes)
 
     def _bulk_missing(self, finite_datetimes: list[datetime]) -> Iterable[datetime]:
         """The strategy of the concrete ranges: ``bulk_complete``, then a listing, then checks."""
@@ -296,7 +298,8 @@ class RangeBase(WrapperTask):
         except NotImplementedError:
             pass
         # A listing only answers "do the output paths exist"; a custom complete() may ask more.
-        if of.complete is Task.complete:
+        first = self._instantiate_task_cls(self.datetime_to_parameter(finite_datetimes[0]))
+        if _complete_means_outputs_exist(first):
             try:
                 return infer_bulk_complete_from_fs(
                     finite_datetimes,
@@ -351,11 +354,10 @@ class RangeBase(WrapperTask):
         family = self.of_cls.get_task_family()
         missing: list[datetime] = []
         if datetimes:
-            missing = sorted(self.missing_datetimes(datetimes))
+            missing = sorted(self._missing_datetimes(datetimes))
             logger.debug(
-                "Range [%s, %s] of %s lacks %d of %d instances",
-                self._format_datetime(datetimes[0]),
-                self._format_datetime(datetimes[-1]),
+                "Range %s of %s lacks %d of %d instances",
+                self._format_range(datetimes),
                 family,
                 len(missing),
                 len(datetimes),
@@ -385,6 +387,18 @@ class RangeBase(WrapperTask):
         self.trigger_event(
             RangeEvent.COMPLETE_FRACTION, family, complete / expected if expected else 1.0
         )
+
+
+def _complete_means_outputs_exist(task: Task, depth: int = 0) -> bool:
+    """True if ``task`` is complete exactly when its outputs (or, for a wrapper, those of its
+    requirements, transitively) exist: then a listing of the outputs can stand in for it."""
+    complete = type(task).complete
+    if complete is Task.complete:
+        return True
+    if complete is WrapperTask.complete and depth < 20:
+        deps = flatten(task.requires())
+        return all(_complete_means_outputs_exist(dep, depth + 1) for dep in deps)
+    return False
 
 
 def _steps(

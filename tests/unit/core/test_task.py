@@ -91,7 +91,8 @@ def test_instance_cache_and_identity() -> None:
     assert Plain(a="y") is not first
     assert first == Plain(a="x") and hash(first) == hash(Plain(a="x"))
     assert first.param_kwargs["b"] == "two words"
-    assert first.param_args == ("x", "two words", "h", "p", "i")
+    with pytest.warns(DeprecationWarning, match="param_args"):  # deprecated, as in Luigi
+        assert first.param_args == ("x", "two words", "h", "p", "i")
 
 
 def test_parameter_errors_name_task_and_parameter() -> None:
