@@ -21,6 +21,10 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import locale
+import os
+import re
+import warnings
 import zlib
 from types import TracebackType
 from typing import IO, Any, Protocol, cast
@@ -34,8 +38,14 @@ __all__ = [
     "Format",
     "Gzip",
     "GzipFormat",
+    "MixedUnicodeBytes",
+    "MixedUnicodeBytesFormat",
+    "MixedUnicodeBytesWrapper",
+    "NewlineFormat",
+    "NewlineWrapper",
     "Nop",
     "NopFormat",
+    "SysNewLine",
     "Text",
     "TextFormat",
     "TextWrapper",
@@ -362,9 +372,163 @@ class Bzip2Format(Format):
         return CompressingWriter(output_pipe, bz2.BZ2Compressor(level))
 
 
+# -- byte wrappers: newline translation, str written to a bytes stream ----------------------------
+
+_ANY_NEWLINE = re.compile(b"\r\n|\r|\n")
+
+
+class _ByteStreamWrapper:
+    """A binary stream seen through a translation; anything not translated goes straight to
+    the stream, and so do the commit decisions (``close`` commits, ``abort`` discards, a
+    ``with`` block that raises aborts)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_stream":  # not set yet: __init__ has not run
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def abort(self) -> None:
+        abort_stream(self._stream)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None or not self._stream.writable():
+            self.close()
+        else:
+            self.abort()
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line: bytes = self._stream.readline(size)
+        return line
+
+    def readlines(self) -> list[bytes]:
+        return list(self)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def write(self, data: Any) -> int:
+        written: int = self._stream.write(data)
+        return written
+
+
+class NewlineWrapper(_ByteStreamWrapper):
+    """Newline translation of bytes, with :func:`open`'s rules for ``newline``.
+
+    Reading: ``None`` turns ``\\r\\n`` and ``\\r`` into ``\\n``; anything else leaves the
+    bytes as stored. Writing: ``None`` turns every newline into :data:`os.linesep` (looked up
+    at each write); ``""`` and ``"\\n"`` write bytes as given; ``"\\r"`` and ``"\\r\\n"``
+    turn every newline into that sequence. A ``\\r\\n`` split across two reads or writes is
+    one newline.
+    """
+
+    def __init__(self, stream: Any, newline: str | bytes | None = None) -> None:
+        if isinstance(newline, str):
+            newline = newline.encode("ascii")
+        if newline not in (None, b"", b"\n", b"\r", b"\r\n"):
+            raise ValueError(f"illegal newline value: {newline!r}")
+        super().__init__(stream)
+        self.newline = newline
+        self._read_cr = False  # the last byte read was a \r turned into \n
+        self._wrote_cr = False  # the last byte written was a \r turned into a newline
+
+    def _translate(self, data: bytes, newline: bytes, after_cr: bool) -> bytes:
+        if after_cr and data.startswith(b"\n"):
+            data = data[1:]  # the \n of a \r\n whose \r was translated already
+        return _ANY_NEWLINE.sub(newline, data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        data: bytes = self._stream.read(size)
+        if self.newline is not None or not data:
+            return data
+        translated = self._translate(data, b"\n", self._read_cr)
+        self._read_cr = data.endswith(b"\r")
+        if not translated and data:  # only the \n of a split \r\n: read on
+            return self.read(size)
+        return translated
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line: bytes = self._stream.readline(size)
+        if self.newline is not None or not line:
+            return line
+        translated = self._translate(line, b"\n", self._read_cr)
+        self._read_cr = line.endswith(b"\r")
+        return translated if translated or not line else self.readline(size)
+
+    def __iter__(self) -> Any:
+        for raw in iter(self.readline, b""):
+            # A lone \r inside a stored line was a line break of its own.
+            yield from raw.splitlines(keepends=True)
+
+    def write(self, data: Any) -> int:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a bytes-like object is required, not {type(data).__name__}")
+        raw = bytes(data)
+        target = self.newline
+        if target is None:
+            target = os.linesep.encode("ascii")
+        elif target in (b"", b"\n"):
+            self._stream.write(raw)
+            return len(raw)
+        if raw:
+            self._stream.write(self._translate(raw, target, self._wrote_cr))
+            self._wrote_cr = raw.endswith(b"\r")
+        return len(raw)
+
+
+class MixedUnicodeBytesWrapper(_ByteStreamWrapper):
+    """A bytes stream that also takes ``str``, encoded (with a warning: mixing is a smell)."""
+
+    def __init__(self, stream: Any, encoding: str | None = None) -> None:
+        super().__init__(stream)
+        self.encoding = encoding or locale.getpreferredencoding(False)
+
+    def write(self, data: Any) -> int:
+        if isinstance(data, str):
+            warnings.warn("Writing unicode to byte stream", stacklevel=2)
+            data = data.encode(self.encoding)
+        written: int = self._stream.write(data)
+        return written
+
+
+class NewlineFormat(WrappedFormat):
+    """Bytes with newline translation (:class:`NewlineWrapper`); ``SysNewLine`` writes the
+    platform's newline and reads any newline as ``\\n``."""
+
+    input = "bytes"
+    output = "bytes"
+    wrapper_cls = NewlineWrapper
+
+
+class MixedUnicodeBytesFormat(WrappedFormat):
+    """Bytes that accept ``str`` too (:class:`MixedUnicodeBytesWrapper`)."""
+
+    output = "bytes"
+    wrapper_cls = MixedUnicodeBytesWrapper
+
+
 Text = TextFormat()
 UTF8 = TextFormat(encoding="utf8")
 Nop = NopFormat()
+SysNewLine = NewlineFormat()
+MixedUnicodeBytes = MixedUnicodeBytesFormat()
 Gzip = GzipFormat()
 Bzip2 = Bzip2Format()
 

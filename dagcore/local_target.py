@@ -36,7 +36,7 @@ class atomic_file(AtomicLocalFile):  # Luigi's name, kept so imports port
 
 
 def _sibling_tmp(path: str) -> str:
-    return f"{path}-dagcore-tmp-{random.randrange(10**10):010d}"
+    return f"{path}-luigi-tmp-{random.randrange(10**10):010d}"
 
 
 class LocalFileSystem(FileSystem):
@@ -171,7 +171,7 @@ class LocalTarget(FileSystemTarget):
         if not path:
             if not is_tmp:
                 raise InvalidTargetArgument("LocalTarget needs a path, or is_tmp=True")
-            path = os.path.join(tempfile.gettempdir(), f"dagcore-tmp-{random.randrange(10**9):09d}")
+            path = os.path.join(tempfile.gettempdir(), f"luigi-tmp-{random.randrange(10**10):09d}")
         super().__init__(path)
         self.format = get_default_format() if format is None else format
 
@@ -199,9 +199,12 @@ class LocalTarget(FileSystemTarget):
             mode: ``"r"`` to read, ``"w"`` to write atomically.
 
         Raises:
+            TypeError: ``mode`` is not a string.
             InvalidTargetArgument: ``mode`` is neither read nor write.
             FileNotFoundError: Reading a file that does not exist.
         """
+        if not isinstance(mode, str):
+            raise TypeError(f"open() mode must be a str such as 'r' or 'w', not {mode!r}")
         rw_mode = mode.replace("b", "").replace("t", "")
         if rw_mode == "w":
             self.makedirs()

@@ -207,9 +207,12 @@ class MockTarget(FileSystemTarget):
         the stream is closed without an error.
 
         Raises:
+            TypeError: ``mode`` is not a string.
             InvalidTargetArgument: ``mode`` is neither read nor write.
             FileNotFoundError: Reading a file that was never written.
         """
+        if not isinstance(mode, str):
+            raise TypeError(f"open() mode must be a str such as 'r' or 'w', not {mode!r}")
         rw_mode = mode.replace("b", "").replace("t", "")
         if rw_mode == "w":
             sink = _MockSink(self.fs, self.path, self._mirror_on_stderr)

@@ -230,7 +230,8 @@ class FileSystemTarget(Target):
             FileAlreadyExists: The target's path appeared while the block ran.
         """
         bare = self.path.rstrip("/\\")
-        temp_path = f"{bare}-dagcore-tmp-{random.randrange(10**10):010d}{self._trailing_slash()}"
+        # Luigi's naming, so clean-up rules and ignore patterns written for Luigi still match.
+        temp_path = f"{bare}-luigi-tmp-{random.randrange(10**10):010d}{self._trailing_slash()}"
         parent = os.path.dirname(bare)
         if parent:
             self.fs.mkdir(parent, parents=True, raise_if_exists=False)
@@ -296,7 +297,7 @@ class AtomicLocalFile(CommitOnCleanExit, io.BufferedWriter):
 
     def generate_tmp_path(self, path: str) -> str:
         """Return a fresh temporary path for data bound for ``path``."""
-        return f"{path}-dagcore-tmp-{random.randrange(10**10):010d}"
+        return f"{path}-luigi-tmp-{random.randrange(10**10):010d}"
 
     def move_to_final_destination(self) -> None:
         """Put the closed temporary file in place at :attr:`path`."""

@@ -145,7 +145,7 @@ def test_writes_go_to_a_temp_file_in_the_same_directory(tmp_path: Path) -> None:
         f.flush()
         names = os.listdir(tmp_path)
         assert len(names) == 1
-        assert names[0].startswith("out.txt-dagcore-tmp-")
+        assert names[0].startswith("out.txt-luigi-tmp-")
         assert not target.exists()
     assert os.listdir(tmp_path) == ["out.txt"]
 
@@ -254,7 +254,7 @@ def test_sigkill_mid_write_leaves_no_file_at_the_target_path(tmp_path: Path, fmt
     assert not dest.exists()
     assert LocalTarget(dest).exists() is False
     # Only the interrupted temp file remains, named so it can never be mistaken for data.bin.
-    assert [n.startswith("data.bin-dagcore-tmp-") for n in os.listdir(dest.parent)] == [True]
+    assert [n.startswith("data.bin-luigi-tmp-") for n in os.listdir(dest.parent)] == [True]
 
 
 # -- LocalFileSystem ---------------------------------------------------------------------------

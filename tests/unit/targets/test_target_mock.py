@@ -130,3 +130,8 @@ def test_concurrent_writers_from_threads() -> None:
     assert len(MockFileSystem().listdir("t")) == 16
     with MockTarget("t/7", format=Gzip).open("r") as f:
         assert f.read() == b"7" * 1000
+
+
+def test_open_with_a_non_string_mode_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="mode must be a str"):
+        MockTarget("foo").open(None)  # type: ignore[arg-type]
