@@ -193,7 +193,7 @@ class Parameter(Generic[T]):
         self._batch_method = batch_method
         if is_global:
             warnings.warn(
-                "is_global is no longer supported; the parameter is made non-positional. "
+                "is_global support is removed. Assuming positional=False. "
                 "Use a Config class for values shared by several tasks.",
                 DeprecationWarning,
                 stacklevel=2,
@@ -354,7 +354,7 @@ class Parameter(Generic[T]):
 
 
 class OptionalParameterMixin:
-    """Makes a parameter accept ``None``, written as the empty string.
+    """Makes a parameter accept ``None``, written as the empty string; ``None`` is the default.
 
     Put it first among the bases, before the class that does the non-None conversions:
     ``class OptionalIntParameter(OptionalParameterMixin, _IntRules, Parameter[int | None])``, or,
@@ -366,6 +366,10 @@ class OptionalParameterMixin:
     """
 
     expected_type: type | tuple[type, ...] = type(None)
+
+    def __init__(self, default: Any = None, *args: Any, **kwargs: Any) -> None:
+        # As in Luigi, an optional parameter declared without a default defaults to None.
+        super().__init__(default, *args, **kwargs)  # type: ignore[call-arg]
 
     def serialize(self, x: Any) -> str:
         if x is None:

@@ -18,7 +18,6 @@ from dagcore.parameter.base import (
     OptionalParameterMixin,
     Parameter,
     ParameterKwargs,
-    _no_value,
     _NoValueType,
 )
 from dagcore.parameter.scalars import (
@@ -73,13 +72,13 @@ class OptionalFloatParameter(OptionalParameterMixin, _FloatRules, Parameter[floa
 
 
 class OptionalBoolParameter(OptionalParameterMixin, _BoolRules, Parameter[bool | None]):
-    """A bool or None. Like Luigi's, it defaults to False, not None, when no default is given."""
+    """A bool or None (the default, as for every optional parameter)."""
 
     expected_type = bool
 
     def __init__(
         self,
-        default: bool | None | _NoValueType = _no_value,
+        default: bool | None | _NoValueType = None,
         parsing: str | None = None,
         **kwargs: Unpack[ParameterKwargs],
     ) -> None:
@@ -104,7 +103,7 @@ class OptionalChoiceParameter(
 
     def __init__(
         self,
-        default: ChoiceType | None | _NoValueType = _no_value,
+        default: ChoiceType | None | _NoValueType = None,
         var_type: type[Any] = str,
         choices: Sequence[ChoiceType] | None = None,
         **kwargs: Unpack[ParameterKwargs],
@@ -120,7 +119,7 @@ class OptionalPathParameter(OptionalParameterMixin, _PathRules, Parameter[Path |
 
     def __init__(
         self,
-        default: Path | str | None | _NoValueType = _no_value,
+        default: Path | str | None | _NoValueType = None,
         *,
         absolute: bool = False,
         exists: bool = False,
@@ -140,7 +139,7 @@ class OptionalDictParameter(OptionalParameterMixin, _DictRules, Parameter[Frozen
 
     def __init__(
         self,
-        default: Mapping[Any, Any] | None | _NoValueType = _no_value,
+        default: Mapping[Any, Any] | None | _NoValueType = None,
         *,
         schema: Any = None,
         **kwargs: Unpack[ParameterKwargs],
@@ -159,7 +158,7 @@ class OptionalListParameter(OptionalParameterMixin, _ListRules, Parameter[tuple[
 
     def __init__(
         self,
-        default: Sequence[Any] | None | _NoValueType = _no_value,
+        default: Sequence[Any] | None | _NoValueType = None,
         *,
         schema: Any = None,
         **kwargs: Unpack[ParameterKwargs],
@@ -180,7 +179,7 @@ class OptionalTupleParameter(
 
     def __init__(
         self,
-        default: Sequence[Any] | None | _NoValueType = _no_value,
+        default: Sequence[Any] | None | _NoValueType = None,
         *,
         schema: Any = None,
         **kwargs: Unpack[ParameterKwargs],

@@ -251,7 +251,8 @@ def test_bool_parameter_defaults_to_false_and_knows_its_command_line_form() -> N
         "nargs": "?",
         "const": True,
     }
-    assert p.OptionalBoolParameter().default is False
+    # Luigi 3.8.1: every optional parameter, the bool one included, defaults to None.
+    assert p.OptionalBoolParameter().default is None
     with pytest.raises(ParameterException, match="unknown parsing 'sometimes'"):
         p.BoolParameter(parsing="sometimes")
 
@@ -352,3 +353,15 @@ def test_modules_import_in_any_order(first_import: str) -> None:
         "assert TaskParameter().parse('Found') is Found\n"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", script], check=True, timeout=60)
+
+
+def test_optional_parameters_without_a_default_give_none() -> None:
+    class WithOptionals(Task):
+        text = p.OptionalParameter()
+        count = p.OptionalIntParameter()
+        flag = p.OptionalBoolParameter()
+        items = p.OptionalListParameter()
+
+    task = WithOptionals()
+    assert (task.text, task.count, task.flag, task.items) == (None, None, None, None)
+    assert WithOptionals(count=3).count == 3
