@@ -10,10 +10,23 @@ Luigi's behaviour, and module paths mirror Luigi's (``dagcore.task``, ``dagcore.
 
 from __future__ import annotations
 
-from dagcore import configuration, event, format, local_target, mock, target, task, util
+from dagcore import (
+    configuration,
+    event,
+    format,
+    interface,
+    local_target,
+    mock,
+    parameter,
+    rpc,
+    target,
+    task,
+    util,
+)
 from dagcore.cli import run
 from dagcore.configuration import get_config
 from dagcore.event import Event
+from dagcore.execution_summary import LuigiStatusCode
 from dagcore.interface import build
 from dagcore.local_target import LocalFileSystem, LocalTarget
 from dagcore.parameter import (
@@ -52,6 +65,7 @@ from dagcore.parameter import (
     TupleParameter,
     YearParameter,
 )
+from dagcore.rpc import RemoteScheduler, RPCError
 from dagcore.target import FileSystem, FileSystemTarget, Target
 from dagcore.task import (
     Config,
@@ -63,6 +77,10 @@ from dagcore.task import (
     externalize,
     namespace,
 )
+
+# As Luigi does by default ([core] autoload_range): RangeDaily & co. are families that the
+# command line finds without an import (always: dagcore has no autoload_range switch).
+from dagcore.tools import range  # noqa: A004 - Luigi exports the module under this name
 from dagcore.util import copies, inherits, requires
 
 __version__ = "0.1.0"
@@ -90,6 +108,7 @@ __all__ = [
     "ListParameter",
     "LocalFileSystem",
     "LocalTarget",
+    "LuigiStatusCode",
     "MonthParameter",
     "NumericalParameter",
     "OptionalBoolParameter",
@@ -105,6 +124,8 @@ __all__ = [
     "OptionalTupleParameter",
     "Parameter",
     "PathParameter",
+    "RPCError",
+    "RemoteScheduler",
     "StrParameter",
     "Target",
     "TaskParameter",
@@ -122,10 +143,14 @@ __all__ = [
     "format",
     "get_config",
     "inherits",
+    "interface",
     "local_target",
     "mock",
     "namespace",
+    "parameter",
+    "range",
     "requires",
+    "rpc",
     "run",
     "target",
     "task",
