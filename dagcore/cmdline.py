@@ -46,7 +46,9 @@ def _unhandled_exception_code() -> int:
 def luigi_run(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the task a Luigi command line names and exit with the outcome's return code."""
     from dagcore.cli import run_command
+    from dagcore.cmdline_parser import CmdlineParser
 
+    outer = CmdlineParser.get_instance()
     try:
         summary = run_command(_argv(argv))
     except SystemExit:
@@ -55,6 +57,9 @@ def luigi_run(argv: Sequence[str] | None = None) -> NoReturn:
         InterfaceLogging.setup()  # errors may come before logging was set up
         logger.exception("Uncaught exception in luigi")
         sys.exit(_unhandled_exception_code())
+    finally:
+        # The command line is in effect for this run only, as in Luigi's run_with_retcodes.
+        CmdlineParser._instance = outer
     sys.exit(0 if summary is None else summary.exit_code)
 
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagcore.parameter import (
     BoolParameter,
@@ -101,6 +101,12 @@ class TestNotificationsTask(Task):
 
 class email(Config):  # noqa: N801 - Luigi's section name is the class name
     """The ``[email]`` section."""
+
+    # Read by other parameters through their config_path: [email] type is ``method``,
+    # SENGRID_API_KEY (Luigi's spelling) is the sendgrid section's ``apikey``.
+    ignore_unconsumed: ClassVar[frozenset[str]] = frozenset(
+        {"type", "SENGRID_API_KEY", "sengrid_api_key"}
+    )
 
     force_send = BoolParameter(default=False, description="Send e-mail even from a tty")
     format = ChoiceParameter(
