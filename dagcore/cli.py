@@ -8,6 +8,7 @@ point group, so the core never imports the Celery integration.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -76,6 +77,13 @@ def _run_parser() -> _Parser:
     parser.add_argument("--no-lock", action="store_true", help="accepted for Luigi")
     parser.add_argument("--detach", action="store_true", help="celery: submit and return")
     parser.add_argument("--no-history", action="store_true", help="do not record the run")
+    parser.add_argument(
+        "--fail-fast",
+        action="store_true",
+        default=None,
+        help="run nothing if a task is broken, an external input is missing or there is a "
+        "cycle (default: run everything else, as Luigi; also [core] fail_fast)",
+    )
     return parser
 
 
@@ -121,6 +129,7 @@ def _root_task(
     if args.family is None:
         parser.print_help()
         return None
+    _current_directory_importable()
     task_cls = import_family(args.family, args.module)
     if args.help:
         parser.print_help()
@@ -128,6 +137,13 @@ def _root_task(
         print(family_help(task_cls))
         return None
     return parse_task(task_cls, rest)
+
+
+def _current_directory_importable() -> None:
+    """``--module pkg.mod`` finds ``pkg`` in the current directory, as ``celery -A`` does."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def run_command(argv: Sequence[str]) -> Summary | None:
@@ -147,6 +163,7 @@ def run_command(argv: Sequence[str]) -> Summary | None:
         progress=sys.stderr.isatty(),
         command="dagcore run " + " ".join(argv),
         extra={"detach": True} if args.detach else {},
+        fail_fast=args.fail_fast,
     )
     summary = execute_tasks([task], options)
     print(summary.summary_text)
@@ -303,13 +320,36 @@ def run(
 ) -> Any:
     """Run from command-line arguments, like ``luigi.run``: ``['Family', '--param', 'v']``.
 
-    Returns True if every task ended up done, or the Summary with ``detailed_summary``.
+    Returns Luigi's boolean (True unless scheduling failed or a task failed), or the Summary
+    with ``detailed_summary``. The summary is printed once. A usage error (unknown family or
+    parameter, a module that does not import, a bad configuration) is reported as ``dagcore
+    run`` reports it: one line and a hint on standard error, then exit status 2; Ctrl-C exits
+    with 130. ``--debug`` shows the traceback instead.
+
+    Raises:
+        TypeError: ``cmdline_args`` is neither a list nor a tuple (nor None).
     """
     del worker_scheduler_factory, use_dynamic_argparse, local_scheduler
+    if cmdline_args is not None and not isinstance(cmdline_args, list | tuple):
+        raise TypeError(
+            f"cmdline_args must be a list or tuple of strings, not {type(cmdline_args).__name__}"
+        )
     args = list(sys.argv[1:] if cmdline_args is None else cmdline_args)
     if main_task_cls is not None:
         args = [main_task_cls.get_task_family(), *args]
-    summary = run_command(args)
+    try:
+        summary = run_command(args)
+    except KeyboardInterrupt:
+        if "--debug" in args:
+            raise
+        print("dagcore: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (DagcoreError, ImportError, OSError) as exc:
+        if "--debug" in args:
+            raise
+        print(f"dagcore: error: {exc}", file=sys.stderr)
+        print(_hint(exc), file=sys.stderr)
+        raise SystemExit(2) from None
     if summary is None:
         return detailed_summary and None
     return summary if detailed_summary else succeeded(summary)

@@ -4,8 +4,10 @@ It walks ``requires()`` breadth first, dedupes by ``task_id``, checks ``complete
 level at once on a thread pool (existence checks against S3 or a database are slow and overlap
 well), and stops descending at complete tasks. Problems are collected, not raised one by one:
 a ``requires()`` or ``complete()`` that raises, an external task whose outputs are missing, and
-a dependency cycle (reported as ``A -> B -> A``). It is pure Python: no Celery, no I/O of its
-own beyond what the tasks' ``complete()`` do.
+a dependency cycle (reported as ``A -> B -> A``). None of them stops the rest of the plan
+from running (Luigi's semantics): a broken task is planned as a node that never runs, like an
+external one, so only the tasks that require it stay pending. It is pure Python: no Celery,
+no I/O of its own beyond what the tasks' ``complete()`` do.
 """
 
 from __future__ import annotations
@@ -198,7 +200,9 @@ class Resolver:
         plan.nodes[task.task_id] = node
         plan.tasks[task.task_id] = task
         if result.error is not None:
+            # Never run (as an external task is not), and nothing under it is planned.
             plan.broken[task.task_id] = result.error
+            node.external = True
             if self.fire_events:
                 task.trigger_event(Event.BROKEN_TASK, task, GraphError(result.error))
             return []

@@ -1,9 +1,13 @@
 """The entry functions: ``build(tasks)`` from Python, ``run(argv)`` for command lines.
 
 Both follow Luigi's signatures. A run is: read settings, resolve the graph into a plan, record
-the run in history, execute the plan with the chosen executor, summarise. ``build`` returns
-True when every task ended up done (or, with ``detailed_summary=True``, the
-:class:`~dagcore.summary.Summary` with ``.status``, ``.summary_text`` and ``.run_id``).
+the run in history, execute the plan with the chosen executor, summarise. As in Luigi, a
+broken task or a missing external input leaves only what depends on it pending; the rest runs
+(``fail_fast`` refuses the whole run instead). ``build`` returns Luigi's boolean: True unless
+scheduling failed or a task failed (or, with ``detailed_summary=True``, the
+:class:`~dagcore.summary.Summary` with ``.status``, ``.summary_text``, ``.run_id`` and
+``.scheduling_succeeded``). Given Luigi's ``worker_scheduler_factory``, ``build`` runs through
+:class:`~dagcore.worker.Worker` instead, as Luigi does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagcore import execution_summary
+from dagcore.configuration import get_config
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError
 from dagcore.executor.base import RunContext, RunResult, load_executor, planned_tasks
@@ -155,6 +160,9 @@ class RunOptions:
         progress: show a progress display on stderr.
         command: what started the run, for the history.
         extra: further executor options (``detach`` for celery, ...).
+        fail_fast: refuse the whole run if a task is broken, an external input is missing or
+            there is a cycle (None: ``[core] fail_fast``, off by default: as Luigi, run
+            everything that does not depend on them).
     """
 
     workers: int | None = None
@@ -164,6 +172,7 @@ class RunOptions:
     progress: bool = False
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    fail_fast: bool | None = None
 
 
 class _Recorder:
@@ -222,7 +231,16 @@ def execute_tasks(tasks: Sequence[Task], options: RunOptions) -> Summary:
         )
         recorder.emit(TasksPlanned(run_id, planned_tasks(plan, plan.nodes)))
         result: RunResult | None = None
-        if plan.ok:
+        fail_fast = _fail_fast() if options.fail_fast is None else options.fail_fast
+        logger.info(
+            "Run %s: %d tasks planned, %d to run (executor %s)",
+            run_id,
+            len(plan.nodes),
+            len(plan.to_run()),
+            executor_name,
+        )
+        _report_problems(plan, fail_fast)
+        if plan.ok or not fail_fast:
             result = _execute(
                 plan, run_id, executor_name, workers, capacities, settings, options, recorder
             )
@@ -241,8 +259,34 @@ def execute_tasks(tasks: Sequence[Task], options: RunOptions) -> Summary:
         )
     finally:
         recorder.close()
-    logger.info(summary.summary_text)
     return summary
+
+
+def _fail_fast() -> bool:
+    """``[core] fail_fast``: refuse the whole run when part of the plan cannot run."""
+    return bool(get_config().getboolean("core", "fail_fast", False))
+
+
+def _report_problems(plan: Plan, fail_fast: bool) -> None:
+    """Log what will not run and why, with the traceback of a requires()/complete() that raised."""
+    for task_id, error in plan.broken.items():
+        logger.warning(
+            "Will not run %s or any task that requires it: %s", plan.label(task_id), error.strip()
+        )
+    for task_id in plan.missing:
+        logger.warning(
+            "Data for %s does not exist (yet?). The task is an external data dependency, so it "
+            "cannot be run from this process; the tasks that require it stay pending.",
+            plan.label(task_id),
+        )
+    if plan.cycle:
+        logger.error("Dependency cycle: %s", " -> ".join(plan.label(t) for t in plan.cycle))
+    if fail_fast and not plan.ok:
+        logger.error(
+            "Not running anything: %d problem(s) in the plan and fail_fast is on "
+            "(--fail-fast or [core] fail_fast)",
+            len(plan.problems()),
+        )
 
 
 def _submitted(plan: Plan, run_id: str) -> Summary:
@@ -302,6 +346,7 @@ def build(
     log_level: str | None = None,
     executor: str | None = None,
     resources: dict[str, int] | None = None,
+    fail_fast: bool | None = None,
     **env_params: Any,
 ) -> Any:
     """Run ``tasks`` and everything they require, like ``luigi.build``.
@@ -316,6 +361,8 @@ def build(
         log_level: configure dagcore's logging at this level.
         executor: "local" (default) or "celery".
         resources: resource capacities overriding ``[resources]``.
+        fail_fast: refuse to run anything if part of the plan cannot run (None: ``[core]
+            fail_fast``; by default everything that can run runs, as in Luigi).
         env_params: further Luigi options; unknown ones are ignored with a log line.
 
     Returns:
@@ -341,8 +388,10 @@ def build(
             resources=dict(resources or {}),
             command="build(" + ", ".join(repr(t) for t in task_list) + ")",
             extra=extra,
+            fail_fast=fail_fast,
         ),
     )
+    logger.info(summary.summary_text)
     return summary if detailed_summary else succeeded(summary)
 
 
@@ -350,8 +399,12 @@ _EXECUTOR_OPTIONS = frozenset({"detach", "timeout"})
 
 
 def succeeded(summary: Summary) -> bool:
-    """Luigi's boolean result: True if every task ended up done."""
-    return summary.status in (StatusCode.SUCCESS, StatusCode.SUCCESS_WITH_RETRY)
+    """Luigi's boolean result of ``build``/``run``: no scheduling error and no failed task.
+
+    As in Luigi, a run whose only problem is a missing external input returns True (its
+    summary status is MISSING_EXT and the ``[retcode] missing_data`` code says so).
+    """
+    return summary.scheduling_succeeded
 
 
 def _user() -> str:

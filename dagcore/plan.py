@@ -11,6 +11,7 @@ Celery executors share it and tests drive it directly.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dagcore.task import Task
 
-__all__ = ["Node", "Plan", "RetryPolicy", "RunState", "TaskState"]
+__all__ = ["Node", "Plan", "RetryPolicy", "RunState", "TaskState", "error_line"]
 
 
 class TaskState(enum.StrEnum):
@@ -115,9 +116,11 @@ class Plan:
     """The resolved graph of a run.
 
     ``tasks`` holds the live task objects for in-process executors; it is never serialised.
-    ``broken`` maps task ids to the error text of a ``requires()``/``complete()`` that raised,
-    ``missing`` lists external tasks whose outputs are absent, ``cycle`` the task ids of a
-    dependency cycle (first repeated at the end). A plan with any of those must not run.
+    ``broken`` maps task ids to the error text of a ``requires()``/``complete()`` that raised
+    (such a node is marked ``external``: it never runs), ``missing`` lists external tasks whose
+    outputs are absent, ``cycle`` the task ids of a dependency cycle (first repeated at the
+    end). A plan with any of those still runs what does not depend on them, as Luigi does;
+    ``ok`` is False for it, which ``--fail-fast`` and ``dagcore graph --check`` refuse.
     """
 
     roots: list[str]
@@ -129,7 +132,7 @@ class Plan:
 
     @property
     def ok(self) -> bool:
-        """True if the plan can be executed."""
+        """True if every planned task can run (nothing broken, missing or cyclic)."""
         return not self.broken and not self.missing and self.cycle is None
 
     def label(self, task_id: str) -> str:
@@ -143,8 +146,7 @@ class Plan:
         if self.cycle:
             lines.append("dependency cycle: " + " -> ".join(self.label(t) for t in self.cycle))
         for task_id, error in self.broken.items():
-            first = error.strip().splitlines()[-1] if error.strip() else "error"
-            lines.append(f"broken task {self.label(task_id)}: {first}")
+            lines.append(f"broken task {self.label(task_id)}: {error_line(error)}")
         for task_id in self.missing:
             lines.append(f"missing external input {self.label(task_id)}")
         return lines
@@ -160,6 +162,26 @@ class Plan:
             for dep in node.deps:
                 out[dep].append(task_id)
         return out
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+def error_line(error: str) -> str:
+    """One line for an error text: its last line, and where it was raised if it has a traceback.
+
+    ``complete() of X failed:\n<traceback>`` becomes ``ValueError: boom (at tasks.py:12)``.
+    """
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return "error"
+    where = ""
+    for line in reversed(lines):
+        match = _FRAME.match(line)
+        if match:
+            where = f" (at {match['file']}:{match['line']})"
+            break
+    return lines[-1].strip() + where
 
 
 class RunState:

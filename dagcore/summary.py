@@ -5,10 +5,13 @@ it as they read Luigi's: "Scheduled N tasks of which:", one group per outcome, t
 family with a varying parameter folded into a range (``- 1000 Load(i=0...999)``), then "This
 progress looks :) because ...". The exit code follows Luigi's ``[retcode]`` rules.
 
-Where dagcore runs differently, the summary says so: a plan with broken tasks, missing external
-inputs or a cycle does not run at all (Luigi runs what it can), so the tasks it would have run
-get a pending group of their own; a cycle is a scheduling failure and is printed; a cancelled
-run has its own status. Everything here is pure: plan and result in, text and numbers out.
+As in Luigi, a run with broken tasks or missing external inputs runs everything else, and the
+tasks that needed them are pending "with missing dependencies" or "whose scheduling failed".
+Where dagcore runs differently, the summary says so: with ``--fail-fast`` such a plan does not
+run at all, so the tasks it would have run get a pending group of their own; a cycle is a
+scheduling failure and is printed; a cancelled run has its own status; a failed or broken task's
+first error line (with where it was raised) follows its family. Everything here is pure: plan
+and result in, text and numbers out.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from dagcore.errors import DagcoreError
 from dagcore.executor.runner import Outcome, OutcomeStatus
 from dagcore.parameter.base import Parameter
-from dagcore.plan import Plan, TaskState
+from dagcore.plan import Plan, TaskState, error_line
 from dagcore.task_register import Register
 
 if TYPE_CHECKING:
@@ -89,8 +92,11 @@ class Summary:
         summary_text: the rendered execution summary, header and footer included.
         run_id: the run this summarises.
         exit_code: the process exit code under the ``[retcode]`` settings used.
-        scheduling_succeeded: False if some task's ``requires()``/``complete()`` raised or the
-            graph has a cycle.
+        scheduling_succeeded: what ``build()`` returns, as Luigi's result of the same name:
+            False if some task's ``requires()``/``complete()`` raised, the graph has a cycle,
+            a task failed for good or the run was cancelled or stopped on an error; missing
+            external inputs alone leave it True, as in Luigi. (A task that succeeded on one of
+            dagcore's in-run retries counts as a success.)
     """
 
     status: StatusCode
@@ -481,8 +487,7 @@ class _Renderer:
     def _error(self, task_id: str) -> str | None:
         broken = self.plan.broken.get(task_id)
         if broken is not None:
-            lines = [line.strip() for line in broken.strip().splitlines() if line.strip()]
-            return lines[-1] if lines else "scheduling failed"
+            return error_line(broken) if broken.strip() else "scheduling failed"
         if self.result is not None:
             for outcome in reversed(self.result.attempts.get(task_id, ())):
                 if outcome.status in _FAILED_ATTEMPT:
@@ -575,5 +580,14 @@ def summarize(
         summary_text=text,
         run_id=run_id,
         exit_code=_exit_code(plan, groups, result, retcodes),
-        scheduling_succeeded=not plan.broken and plan.cycle is None,
+        scheduling_succeeded=_luigi_success(plan, groups, result),
     )
+
+
+def _luigi_success(plan: Plan, groups: _Groups, result: RunResult | None) -> bool:
+    """Luigi's boolean: scheduling went through and no task failed for good."""
+    if plan.broken or plan.cycle is not None:
+        return False
+    if result is None:
+        return True  # nothing ran (a --fail-fast refusal over missing inputs): nothing failed
+    return not (result.cancelled or result.error is not None or groups.failed or groups.cancelled)

@@ -12,6 +12,7 @@ keeps the two in step. Add a key here when you add a settings field.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
             "retry_count",
             "retry_delay",
             "retry_backoff",
+            "fail_fast",
         }
     ),
     "worker": frozenset(
@@ -167,7 +169,8 @@ def _apply_luigi_aliases(sections: Sections) -> Sections:
         entry = moved.get(old_section, {}).pop(old_option, None)
         # The file's own [worker] timeout wins over the legacy spelling if both are present.
         if entry is not None and new_option not in moved.get(new_section, {}):
-            moved.setdefault(new_section, {})[new_option] = entry
+            # Spelled by its new name now, so no warning about how the old one was written.
+            moved.setdefault(new_section, {})[new_option] = dataclasses.replace(entry, key=None)
     return moved
 
 

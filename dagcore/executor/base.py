@@ -127,6 +127,8 @@ def planned_tasks(plan: Plan, task_ids: Iterable[str]) -> list[PlannedTask]:
         node = plan.nodes[task_id]
         if node.complete:
             status = TaskStatus.DONE
+        elif task_id in plan.broken:
+            status = TaskStatus.FAILED  # its requires()/complete() raised: it cannot run
         elif node.external:
             status = TaskStatus.MISSING_EXTERNAL
         else:

@@ -231,6 +231,7 @@ class LocalExecutor:
             self._fail(run, task_id, TaskState.CANCELLED)
             self._interrupt(run, 1)
         else:
+            self._log_failure(run, task_id, outcome)
             if outcome.status is OutcomeStatus.TIMEOUT:
                 task = run.plan.tasks.get(task_id)
                 if task is not None:
@@ -238,6 +239,17 @@ class LocalExecutor:
             self._failed_attempt(run, task_id)
         if run.context.on_progress is not None:
             run.context.on_progress(run.state)
+
+    def _log_failure(self, run: _Run, task_id: str, outcome: Outcome) -> None:
+        """The failure and its traceback in the log, in the shape of Luigi's worker log line."""
+        detail = outcome.traceback or f"{outcome.error_type}: {outcome.error_message}"
+        logger.error(
+            "[pid %s] Worker %s failed    %s\n%s",
+            os.getpid(),
+            f"{self._host}:{os.getpid()}",
+            run.plan.label(task_id),
+            detail.rstrip(),
+        )
 
     def _failed_attempt(self, run: _Run, task_id: str) -> None:
         node = run.plan.nodes[task_id]

@@ -196,7 +196,9 @@ def test_worker_timeout_kills_and_records_timeout(workers: int, store: SqlHistor
     assert (attempts[0].finished_at - attempts[0].started_at).total_seconds() < 10
 
 
-def test_plan_problems_stop_the_run_before_anything_runs() -> None:
+def test_a_missing_input_leaves_only_its_dependents_pending() -> None:
+    """Luigi's semantics: everything that does not need the missing input runs."""
+
     class Missing(dagcore.ExternalTask):
         def output(self) -> dagcore.LocalTarget:
             return dagcore.LocalTarget("out/not-there")
@@ -211,16 +213,80 @@ def test_plan_problems_stop_the_run_before_anything_runs() -> None:
     summary = _build([NeedsMissing(), t.Independent()])
     assert summary.status is StatusCode.MISSING_EXT
     assert summary.exit_code == 20  # [retcode] missing_data
+    assert summary.scheduling_succeeded  # what build() returns: True, as in Luigi
+    assert Path("out/independent").exists()
+    assert not Path("out/needs-missing").exists()
+    assert "* 1 ran successfully:\n    - 1 Independent()" in summary.summary_text
+    assert "had missing dependencies:\n        - 1 NeedsMissing()" in summary.summary_text
+    assert dagcore.build([NeedsMissing()]) is True
+
+
+def test_fail_fast_refuses_the_whole_run() -> None:
+    class Missing(dagcore.ExternalTask):
+        def output(self) -> dagcore.LocalTarget:
+            return dagcore.LocalTarget("out/not-there")
+
+    class NeedsMissing(Task):
+        def requires(self) -> Missing:
+            return Missing()
+
+    summary = _build([NeedsMissing(), t.Independent()], fail_fast=True)
+    assert summary.status is StatusCode.MISSING_EXT
+    assert summary.exit_code == 20
     assert not Path("out/independent").exists()  # failed fast: nothing ran
 
+
+def test_fail_fast_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Missing(dagcore.ExternalTask):
+        def output(self) -> dagcore.LocalTarget:
+            return dagcore.LocalTarget("out/not-there")
+
+    config = tmp_path / "dagcore.toml"
+    config.write_text("[core]\nfail_fast = true\n")
+    monkeypatch.setenv("DAGCORE_CONFIG_PATH", str(config))
+    dagcore.configuration.reset_config()
+    try:
+        summary = _build([Missing(), t.Independent()])
+    finally:
+        monkeypatch.delenv("DAGCORE_CONFIG_PATH")
+        dagcore.configuration.reset_config()
+    assert not Path("out/independent").exists()
+    assert summary.status is StatusCode.MISSING_EXT
+
+
+def test_a_broken_task_is_a_scheduling_failure_and_the_rest_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Broken(Task):
         def requires(self) -> Task:
             raise KeyError("partition")
 
-    broken = _build([Broken()])
+    class NeedsBroken(Task):
+        def requires(self) -> Task:
+            return Broken()
+
+    broken = _build([NeedsBroken(), t.Independent()])
     assert broken.status is StatusCode.SCHEDULING_FAILED
     assert broken.exit_code == 35
-    assert "partition" in broken.summary_text
+    assert not broken.scheduling_succeeded
+    assert Path("out/independent").exists()
+    assert "dependencies whose scheduling failed:\n        - 1 NeedsBroken()" in broken.summary_text
+    # The error line names the exception and where it was raised.
+    assert "KeyError: 'partition' (at " in broken.summary_text
+    assert "test_local.py:" in broken.summary_text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Will not run Broken()" in logged and 'raise KeyError("partition")' in logged
+
+
+def test_a_failed_task_logs_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    class Fails(Task):
+        def run(self) -> None:
+            raise ValueError("no good")
+
+    assert dagcore.build([Fails()]) is False
+    failures = [r for r in caplog.records if "failed    Fails()" in r.getMessage()]
+    assert failures and "Traceback" in failures[0].getMessage()
+    assert 'raise ValueError("no good")' in failures[0].getMessage()
 
 
 def test_history_outage_does_not_fail_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
