@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from configparser import (
     MAX_INTERPOLATION_DEPTH,
     InterpolationDepthError,
@@ -46,8 +47,27 @@ class LuigiConfigParser(BaseParser):
     """The configuration with Luigi's ``LuigiConfigParser`` API (see the module docstring)."""
 
     def set(self, section: str, option: str, value: Any = None) -> None:
-        """Set ``[section] option``; a string is expanded each time it is read."""
-        self._store(section, option, Entry(value, "set()", "override", expand=True))
+        """Set ``[section] option``; a string is expanded each time it is read.
+
+        As in Luigi, the underscore spelling wins: once ``a_b`` is set, setting ``a-b`` does not
+        change what ``get`` returns.
+        """
+        if "-" in option:
+            current = super()._entry(section, option)
+            if current is not None and current.key is not None and "-" not in current.key:
+                return
+        self._store(section, option, Entry(value, "set()", "override", expand=True, key=option))
+
+    def _entry(self, section: str, option: str) -> Entry | None:
+        entry = super()._entry(section, option)
+        if entry is not None and entry.key is not None and "-" in entry.key:
+            warnings.warn(
+                f"Configuration [{section}] {entry.key} (with dashes) should be avoided. "
+                f"Please use underscores: {normalize_option(entry.key)}.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        return entry
 
     def _value(self, section: str, option: str, entry: Entry) -> Any:
         if not entry.expand or not isinstance(entry.value, str):

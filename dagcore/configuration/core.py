@@ -12,7 +12,7 @@ import configparser
 import enum
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TextIO, TypeVar, overload
 
 from dagcore.configuration.values import (
     Converter,
@@ -128,7 +128,15 @@ class DagcoreConfig:
         Overrides win over every file and the environment and survive :meth:`reload`; they are
         cleared by :func:`~dagcore.configuration.reset_config`.
         """
-        self._store(section, option, Entry(value, "set()", "override"))
+        self._store(section, option, Entry(value, "set()", "override", key=option))
+
+    def write(self, fp: TextIO) -> None:
+        """Write every section as INI text (``[section]`` then ``option = value`` lines)."""
+        for section in self.sections():
+            fp.write(f"[{section}]\n")
+            for option, value in self.items(section):
+                fp.write(f"{option} = {value}\n")
+            fp.write("\n")
 
     def add_section(self, section: str) -> None:
         """Make ``section`` exist (empty) without setting any option in it.

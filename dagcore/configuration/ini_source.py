@@ -106,7 +106,7 @@ def _read_section(
                 f"{path} [{name}] {key}: cannot expand the value: {exc.message}; write a "
                 "literal % as %%"
             ) from None
-        section[option] = Entry(value, path)
+        section[option] = Entry(value, path, key=key)
     return section
 
 

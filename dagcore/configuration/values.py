@@ -36,12 +36,16 @@ class Entry:
         kind: Which of those ``source`` is.
         expand: True if ``value`` still holds ``%(name)s`` / ``${VAR}`` references, to be
             expanded when it is read (values given to Luigi's parser with ``set``).
+        key: The option name as an INI file or ``set`` spelled it (None for TOML and the
+            environment, where dashes are simply another spelling); Luigi's parser warns when
+            it was written with dashes.
     """
 
     value: Any
     source: str
     kind: SourceKind = "file"
     expand: bool = False
+    key: str | None = None
 
 
 Sections = dict[str, dict[str, Entry]]

@@ -127,7 +127,8 @@ def test_set_beats_everything_and_survives_reload(
     write_file("dagcore.toml", "[core]\nworkers = 7\n[Load]\ntable = 'new'\n")
     cfg.reload()
     assert cfg.getint("core", "workers") == 5
-    assert cfg.get("Transform", "param_name") == "cli"
+    with pytest.warns(DeprecationWarning, match="should be avoided. Please use underscores"):
+        assert cfg.get("Transform", "param_name") == "cli"
     assert cfg.get("Load", "table") == "new"
 
 
