@@ -135,3 +135,44 @@ def test_dagcore_run_function_is_luigi_run(capsys: pytest.CaptureFixture[str]) -
     assert dagcore.run(["AlwaysFails", "--name", "cli"]) is False
     assert main(["run", "Step", "--i", "1"]) == 0
     assert "dagcore Execution Summary" in capsys.readouterr().out
+
+
+_MISSING_INPUT_TASKS = (
+    "import dagcore\n"
+    "class Raw(dagcore.ExternalTask):\n"
+    "    def output(self): return dagcore.LocalTarget('out/raw-not-there')\n"
+    "class Uses(dagcore.Task):\n"
+    "    def requires(self): return Raw()\n"
+    "    def output(self): return dagcore.LocalTarget('out/uses')\n"
+    "    def run(self): self.output().open('w').close()\n"
+    "class Other(dagcore.Task):\n"
+    "    def output(self): return dagcore.LocalTarget('out/other')\n"
+    "    def run(self): self.output().open('w').close()\n"
+    "class Both(dagcore.WrapperTask):\n"
+    "    def requires(self): return [Uses(), Other()]\n"
+)
+
+
+def test_missing_input_runs_the_rest_and_fail_fast_refuses() -> None:
+    # No PYTHONPATH for the current directory: it is importable for --module, as with celery -A.
+    Path("missing_input_tasks.py").write_text(_MISSING_INPUT_TASKS)
+    refused = _cli("run", "--module", "missing_input_tasks", "Both", "--fail-fast")
+    assert refused.returncode == 20, refused.stderr  # [retcode] missing_data
+    assert not Path("out/other").exists()
+    ran = _cli("run", "--module", "missing_input_tasks", "Both")
+    assert ran.returncode == 20, ran.stderr
+    assert Path("out/other").exists() and not Path("out/uses").exists()
+    # The summary is printed once, on standard output, and not logged a second time.
+    assert (ran.stdout + ran.stderr).count("===== dagcore Execution Summary =====") == 2
+    assert "had missing dependencies:" in ran.stdout
+    assert "Data for Raw() does not exist" in ran.stderr
+
+
+def test_run_function_reports_usage_errors_as_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        dagcore.run(["--module", MODULE, "Step", "--j", "1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Step: unknown parameter --j" in err and "hint:" in err and "Traceback" not in err
+    with pytest.raises(TypeError, match="list or tuple"):
+        dagcore.run(123)  # type: ignore[arg-type]
