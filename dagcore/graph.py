@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from dagcore.errors import GraphError
 from dagcore.event import Event
 from dagcore.plan import Node, Plan, RetryPolicy
-from dagcore.task import Task, flatten
+from dagcore.task import Task
 
 __all__ = ["CycleError", "Resolver", "RoutingRules", "resolve"]
 
@@ -97,7 +97,7 @@ def _expand(task: Task) -> _Expanded:
     if task.run is None:
         return _Expanded(deps=[])
     try:
-        deps = flatten(task.requires())
+        deps = task.deps()  # as Luigi's worker: @delegates and deps() overrides count
     except Exception:
         return _Expanded(error=f"requires() of {task!r} failed:\n{traceback.format_exc()}")
     for dep in deps:
