@@ -1,32 +1,59 @@
-"""Task parameters from a command line, Luigi style.
+"""Task parameters from a command line, as Luigi reads them.
 
-``Family --date 2024-01-01 --Other-param v``: flags named after the root family's parameters set
-its arguments; ``--Family-param`` flags set a parameter of any registered family, as if it were
-in that family's config section (so it reaches tasks built deep inside ``requires()``).
+``Family --date 2024-01-01 --Other-param v``: flags named after the root family's parameters
+(``--date``) build the root task; ``--Family-param`` flags give a parameter of any registered
+family, and a config class with ``use_cmdline_section = False`` takes its parameters as plain
+``--param`` flags. While a command line is in effect (:meth:`CmdlineParser.global_instance`, or
+the run that :func:`parse_task` starts), those values are what tasks get when an argument is not
+passed explicitly, so they reach tasks built deep inside ``requires()``; an explicit argument
+wins over them, and they win over the configuration.
+
+The flags are those of an :mod:`argparse` parser built from the task registry, as in Luigi, so
+an unknown flag, a missing value or a stray word is an error. :class:`CmdlineParser` reports it
+as argparse does (usage on stderr, ``SystemExit(2)``); :func:`parse_task`, for dagcore's own
+``dagcore run``, raises :class:`CommandLineError` with the family's parameters in the message.
+As in Luigi, a flag may be abbreviated while it stays unambiguous (``--Family-l`` for
+``--Family-l-param``); an exact flag always wins.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
-from dagcore.configuration import get_config
-from dagcore.errors import ModuleImportError, ParameterException, TaskClassNotFoundException
+from dagcore.errors import (
+    ModuleImportError,
+    ParameterException,
+    ParameterValueError,
+    TaskClassException,
+    TaskClassNotFoundException,
+)
 from dagcore.parameter.base import Parameter, set_cmdline_lookup
 from dagcore.task import Task
 from dagcore.task_register import Register
 
-__all__ = ["CmdlineParser", "family_help", "import_family", "parse_task"]
+__all__ = [
+    "CmdlineParser",
+    "CommandLineError",
+    "family_help",
+    "import_family",
+    "luigi_command_line",
+    "parse_task",
+]
 
-_BOOL_WORDS = frozenset({"true", "false", "yes", "no", "1", "0", "on", "off"})
 
+class CommandLineError(ParameterException):
+    """The command line itself is wrong: an unknown flag, a flag without its value, a stray word.
 
-def import_family(family: str, modules: Sequence[str]) -> type[Task]:
-    """Import ``modules`` and return the class of ``family``.
-
-    A dotted family such as ``examples.etl.Transform`` also imports ``examples.etl``.
+    ``luigi.run()`` turns it into Luigi's ``SystemExit(2)`` (see :func:`luigi_command_line`).
     """
+
+
+def import_family_modules(modules: Sequence[str]) -> None:
+    """Import the modules given with ``--module``."""
     for module in modules:
         try:
             __import__(module)
@@ -35,6 +62,14 @@ def import_family(family: str, modules: Sequence[str]) -> type[Task]:
                 f"cannot import --module {module}: {exc}; check the spelling and that it is "
                 "importable from here (PYTHONPATH, an installed package)"
             ) from exc
+
+
+def import_family(family: str, modules: Sequence[str]) -> type[Task]:
+    """Import ``modules`` and return the class of ``family``.
+
+    A dotted family such as ``examples.etl.Transform`` also imports ``examples.etl``.
+    """
+    import_family_modules(modules)
     try:
         return Register.get_task_cls(family)
     except TaskClassNotFoundException:
@@ -48,114 +83,9 @@ def import_family(family: str, modules: Sequence[str]) -> type[Task]:
     return Register.get_task_cls(family)
 
 
-def _is_implicit_flag(param: Parameter[Any]) -> bool:
-    return getattr(param, "parsing", None) == "implicit"
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-class _Tokens:
-    def __init__(self, tokens: Sequence[str]) -> None:
-        self.items = list(tokens)
-        self.pos = 0
-
-    def next(self) -> str | None:
-        if self.pos >= len(self.items):
-            return None
-        self.pos += 1
-        return self.items[self.pos - 1]
-
-    def peek(self) -> str | None:
-        return self.items[self.pos] if self.pos < len(self.items) else None
-
-
-def _value(tokens: _Tokens, flag: str, inline: str | None, param: Parameter[Any]) -> str:
-    if inline is not None:
-        return inline
-    if _is_implicit_flag(param):
-        upcoming = tokens.peek()
-        if upcoming is not None and upcoming.lower() in _BOOL_WORDS:
-            return tokens.next() or ""
-        return "true"
-    value = tokens.next()
-    if value is None:
-        raise ParameterException(f"{flag} needs a value")
-    return value
-
-
-def _find_family_param(name: str) -> tuple[str, str, Parameter[Any]] | None:
-    """Split ``Family-param`` (the family may contain dots and dashes) into its parts."""
-    for family in sorted(Register.task_names(), key=len, reverse=True):
-        prefix = family + "-"
-        if name.startswith(prefix):
-            param_name = name[len(prefix) :].replace("-", "_")
-            params = dict(Register.get_task_cls(family).get_params())
-            if param_name in params:
-                return family, param_name, params[param_name]
-    return None
-
-
-def parse_task(task_cls: type[Task], tokens: Sequence[str]) -> Task:
-    """Build the root task from ``--param value`` tokens; ``--Family-param`` go to config.
-
-    Raises:
-        ParameterException: an unknown flag or a value that does not parse; the message names
-            the family and the parameter and lists what is accepted.
-    """
-    family = task_cls.get_task_family()
-    own = {_flag(name)[2:]: (name, param) for name, param in task_cls.get_params()}
-    kwargs: dict[str, Any] = {}
-    stream = _Tokens(tokens)
-    while (token := stream.next()) is not None:
-        if not token.startswith("--"):
-            raise ParameterException(
-                f"{family}: unexpected argument {token!r}; give parameters as --name value"
-            )
-        name, _, inline = token[2:].partition("=")
-        inline_value = inline if "=" in token else None
-        if name in own:
-            param_name, param = own[name]
-            raw = _value(stream, token, inline_value, param)
-            kwargs[param_name] = _parse(family, param_name, param, raw)
-            continue
-        found = _find_family_param(name)
-        if found is None:
-            known = ", ".join("--" + n for n in sorted(own)) or "none"
-            raise ParameterException(
-                f"{family}: unknown parameter {token.split('=')[0]} (its parameters: {known}; "
-                "other families' parameters are set with --Family-param)"
-            )
-        other_family, param_name, param = found
-        raw = _value(stream, token, inline_value, param)
-        _parse(other_family, param_name, param, raw)  # fail now, not deep inside requires()
-        get_config().set(other_family, param_name, raw)
-    return task_cls(**kwargs)
-
-
-def _parse(family: str, name: str, param: Parameter[Any], raw: str) -> Any:
-    try:
-        return param.parse(raw)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ParameterException(
-            f"{family}: cannot parse {raw!r} for parameter '{name}' ({type(param).__name__}): {exc}"
-        ) from exc
-
-
-def family_help(task_cls: type[Task]) -> str:
-    """The parameters of a family, one per line, for ``--help``."""
-    lines = [f"Parameters of {task_cls.get_task_family()}:"]
-    for name, param in task_cls.get_params():
-        default = "" if not param.has_default else f" (default: {param.default!r})"
-        description = f"  {param.description}" if param.description else ""
-        lines.append(f"  {_flag(name)} <{type(param).__name__}>{default}{description}")
-    if len(lines) == 1:
-        lines.append("  (none)")
-    return "\n".join(lines)
-
-
-# Luigi's [core] flags a command line may carry besides the task's own: name -> takes a value.
+# Luigi's [core] flags, accepted on any command line (name -> takes a value). Luigi declares them
+# as parameters of its ``core`` config class; they are added here unless a registered class
+# already provides the flag.
 _CORE_FLAGS = {
     "module": True,
     "workers": True,
@@ -178,19 +108,89 @@ _CORE_FLAGS = {
 }
 
 
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse that raises :class:`CommandLineError` instead of printing usage and exiting."""
+
+    family = ""
+
+    def error(self, message: str) -> NoReturn:
+        prefix = f"{self.family}: " if self.family else ""
+        raise CommandLineError(prefix + message)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _build_parser(
+    root_task: str | None = None, help_all: bool = False, *, raising: bool = False
+) -> argparse.ArgumentParser:
+    """An argparse parser with a flag for every parameter of every registered family."""
+    parser_cls = _RaisingParser if raising else argparse.ArgumentParser
+    parser = parser_cls(add_help=False)
+    if isinstance(parser, _RaisingParser):
+        parser.family = root_task or ""
+    parser.add_argument(
+        "root_task",
+        nargs="?",
+        help="Task family to run. Is not optional.",
+        metavar="Required root task",
+    )
+    seen: set[str] = set()
+
+    def add(flag: str, help_text: str | None, kwargs: dict[str, Any]) -> None:
+        # First come, first served: the root's own flags win over a sectionless config's.
+        if flag not in seen:
+            seen.add(flag)
+            parser.add_argument(flag, help=help_text, **kwargs)
+
+    params = Register.get_all_params()
+    for family, _, name, param in params:
+        if family == root_task:
+            add(_flag(name), param.description, param._parser_kwargs(name))
+    for family, without_section, name, param in params:
+        shown = family == root_task or help_all or param.always_in_help
+        help_text = param.description if shown else argparse.SUPPRESS
+        add(
+            _flag(name if without_section else f"{family}_{name}"),
+            help_text,
+            param._parser_kwargs(name, family),
+        )
+    for name, takes_value in _CORE_FLAGS.items():
+        dest = "core_" + name.replace("-", "_")
+        action = "store" if takes_value else "store_true"
+        add("--" + name, argparse.SUPPRESS, {"dest": dest, "action": action})
+    return parser
+
+
+def _parse(family: str, name: str, param: Parameter[Any], raw: Any) -> Any:
+    try:
+        return param.parse(raw)
+    except TaskClassException:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ParameterValueError(
+            f"{family}: cannot parse {raw!r} for parameter '{name}' ({type(param).__name__}): {exc}"
+        ) from exc
+
+
 class CmdlineParser:
     """A parsed Luigi command line, and the context tasks are built in.
 
-    While an instance is the global one (:meth:`global_instance`), a parameter of any family
-    given on that command line (``--Family-param value``, or ``--param value`` of the root
-    family) is the value that family's tasks get when the argument is not passed explicitly,
-    as in Luigi.
+    ``CmdlineParser(["Family", "--param", "v"])`` parses as Luigi does (``--module`` is imported
+    first, ``--help`` prints the flags and exits); ``known_args`` holds the argparse namespace.
+    While an instance is the global one (:meth:`global_instance`), the values it gives any
+    family's parameters are what that family's tasks get by default.
     """
 
-    _instance: CmdlineParser | None = None
+    _instance: ClassVar[CmdlineParser | None] = None
+
+    known_args: argparse.Namespace
+    _task_cls: type[Task] | None = None
 
     @classmethod
     def get_instance(cls) -> CmdlineParser | None:
+        """The command line in effect, or None."""
         return cls._instance
 
     @classmethod
@@ -198,9 +198,14 @@ class CmdlineParser:
     def global_instance(
         cls, cmdline_args: Sequence[str], allow_override: bool = False
     ) -> Iterator[CmdlineParser]:
+        """Parse ``cmdline_args`` and make them the command line in effect inside the block.
+
+        Raises:
+            AssertionError: one is already in effect and ``allow_override`` is False (Luigi's).
+        """
         original = cls._instance
         if original is not None and not allow_override:
-            raise RuntimeError("a command line is already being parsed (allow_override=False)")
+            raise AssertionError("a command line is already in effect (allow_override=False)")
         new = CmdlineParser(cmdline_args)
         cls._instance = new
         try:
@@ -209,89 +214,121 @@ class CmdlineParser:
             cls._instance = original
 
     def __init__(self, cmdline_args: Sequence[str]) -> None:
-        self.core: dict[str, str | bool] = {}
-        self.values: dict[tuple[str, str], str] = {}
-        stream = _Tokens(cmdline_args)
-        root: str | None = None
-        rest: list[str] = []
-        while (token := stream.next()) is not None:
-            name, eq, inline = token[2:].partition("=") if token.startswith("--") else ("", "", "")
-            if name in _CORE_FLAGS:
-                if _CORE_FLAGS[name]:
-                    value = inline if eq else stream.next()
-                    if value is None:
-                        raise ParameterException(f"--{name} needs a value")
-                    self.core[name] = value
-                    if name == "module":
-                        import_family_modules([value])
-                else:
-                    self.core[name] = True
-            elif root is None and not token.startswith("-"):
-                root = token
-            else:
-                rest.append(token)
-        if root is None:
+        args = list(cmdline_args)
+        known, _ = _build_parser().parse_known_args(args)
+        if known.core_module:
+            import_family_modules([known.core_module])
+            known, _ = _build_parser().parse_known_args(args)
+        root_task: str | None = known.root_task
+        parser = _build_parser(root_task, help_all=bool(known.core_help_all))
+        if known.core_help or known.core_help_all:
+            parser.print_help()
+            sys.exit()
+        if not root_task:
             raise SystemExit("No task specified")
-        self.root_task = root
-        self.task_cls = import_family(root, [])
-        self._read_values(rest)
+        Register.get_task_cls(root_task)
+        self.known_args = parser.parse_args(args)
 
-    def _read_values(self, tokens: Sequence[str]) -> None:
-        family = self.task_cls.get_task_family()
-        own = {_flag(name)[2:]: (name, param) for name, param in self.task_cls.get_params()}
-        stream = _Tokens(tokens)
-        while (token := stream.next()) is not None:
-            if not token.startswith("--"):
-                raise ParameterException(
-                    f"{family}: unexpected argument {token!r}; give parameters as --name value"
-                )
-            name, eq, inline = token[2:].partition("=")
-            inline_value = inline if eq else None
-            if name in own:
-                param_name, param = own[name]
-                raw = _value(stream, token, inline_value, param)
-                _parse(family, param_name, param, raw)
-                self.values[(family, param_name)] = raw
-                continue
-            found = _find_family_param(name)
-            if found is None:
-                known = ", ".join("--" + n for n in sorted(own)) or "none"
-                raise ParameterException(
-                    f"{family}: unknown parameter {token.split('=')[0]} (its parameters: "
-                    f"{known}; other families' parameters are set with --Family-param)"
-                )
-            other_family, param_name, param = found
-            raw = _value(stream, token, inline_value, param)
-            _parse(other_family, param_name, param, raw)
-            self.values.setdefault((other_family, param_name), raw)
+    @classmethod
+    def _for_task(cls, task_cls: type[Task], tokens: Sequence[str]) -> CmdlineParser:
+        family = task_cls.get_task_family()
+        known, extras = _build_parser(family, raising=True).parse_known_args([family, *tokens])
+        if extras:
+            raise CommandLineError(_extras_message(task_cls, extras))
+        new = cls.__new__(cls)
+        new.known_args = known
+        new._task_cls = task_cls
+        return new
 
-    def value_for(self, family: str, param_name: str) -> str | None:
-        """The raw string this command line gives ``family``'s ``param_name``, if any."""
-        return self.values.get((family, param_name))
+    def value_for(self, family: str, param_name: str) -> Any:
+        """What this command line gives ``family``'s ``param_name`` (None or False if nothing)."""
+        return getattr(self.known_args, Parameter._parser_global_dest(param_name, family), None)
 
     def get_task_obj(self) -> Task:
         """The root task, built from the command line."""
-        return self.task_cls(**self._get_task_kwargs())
+        return self._get_task_cls()(**self._get_task_kwargs())
+
+    def _get_task_cls(self) -> type[Task]:
+        if self._task_cls is not None:
+            return self._task_cls
+        return Register.get_task_cls(self.known_args.root_task)
 
     def _get_task_kwargs(self) -> dict[str, Any]:
-        family = self.task_cls.get_task_family()
+        task_cls = self._get_task_cls()
+        family = task_cls.get_task_family()
         kwargs: dict[str, Any] = {}
-        for name, param in self.task_cls.get_params():
-            raw = self.values.get((family, name))
-            if raw is not None:
-                kwargs[name] = param.parse(raw)
+        for name, param in task_cls.get_params():
+            raw = getattr(self.known_args, name, None)
+            if raw:
+                kwargs[name] = _parse(family, name, param, raw)
         return kwargs
 
 
-def import_family_modules(modules: Sequence[str]) -> None:
-    for module in modules:
-        try:
-            __import__(module)
-        except ImportError as exc:
-            raise ModuleImportError(f"cannot import --module {module}: {exc}") from exc
+def _extras_message(task_cls: type[Task], extras: Sequence[str]) -> str:
+    family = task_cls.get_task_family()
+    first = extras[0]
+    if not first.startswith("-"):
+        return (
+            f"{family}: unexpected argument {first!r}; give parameters as --name value "
+            "(a flag of a BoolParameter takes no value)"
+        )
+    known = ", ".join(_flag(name) for name, _ in task_cls.get_params()) or "none"
+    return (
+        f"{family}: unknown parameter {first.split('=')[0]} (its parameters: {known}; "
+        "other families' parameters are set with --Family-param)"
+    )
 
 
-def _cmdline_value(task_name: str, param_name: str) -> str | None:
+def parse_task(task_cls: type[Task], tokens: Sequence[str]) -> Task:
+    """Build the root task from ``--param value`` tokens and put the command line in effect.
+
+    The values of other families' parameters (``--Family-param``) apply from now on, for the
+    run that follows, until the next command line or the end of :func:`luigi_command_line`.
+
+    Raises:
+        CommandLineError: an unknown flag, a flag without its value, or a stray word.
+        ParameterValueError: a value its parameter cannot parse (family and parameter named).
+    """
+    parser = CmdlineParser._for_task(task_cls, tokens)
+    # Check every value now, not deep inside requires().
+    for family, _, name, param in Register.get_all_params():
+        raw = parser.value_for(family, name)
+        if raw:
+            _parse(family, name, param, raw)
+    CmdlineParser._instance = parser
+    return parser.get_task_obj()
+
+
+@contextmanager
+def luigi_command_line() -> Iterator[None]:
+    """Run a command line the way ``luigi.run()`` does, around :func:`parse_task` and the run.
+
+    The command line in effect before is back afterwards, and a :class:`CommandLineError` is
+    reported as argparse reports it: the message on stderr and ``SystemExit(2)``.
+    """
+    original = CmdlineParser._instance
+    try:
+        yield
+    except CommandLineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    finally:
+        CmdlineParser._instance = original
+
+
+def family_help(task_cls: type[Task]) -> str:
+    """The parameters of a family, one per line, for ``--help``."""
+    lines = [f"Parameters of {task_cls.get_task_family()}:"]
+    for name, param in task_cls.get_params():
+        default = "" if not param.has_default else f" (default: {param.default!r})"
+        description = f"  {param.description}" if param.description else ""
+        lines.append(f"  {_flag(name)} <{type(param).__name__}>{default}{description}")
+    if len(lines) == 1:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _cmdline_value(task_name: str, param_name: str) -> Any:
     parser = CmdlineParser.get_instance()
     return None if parser is None else parser.value_for(task_name, param_name)
 

@@ -146,15 +146,19 @@ def warnings_module() -> Any:
     return package_attribute("warnings", warnings)
 
 
-def _no_cmdline(task_name: str, param_name: str) -> str | None:
+def _no_cmdline(task_name: str, param_name: str) -> Any:
     return None
 
 
-_cmdline_lookup: Callable[[str, str], str | None] = _no_cmdline
+_cmdline_lookup: Callable[[str, str], Any] = _no_cmdline
 
 
-def set_cmdline_lookup(lookup: Callable[[str, str], str | None]) -> None:
-    """Where parameters find values given on a command line (``dagcore.cmdline_parser``)."""
+def set_cmdline_lookup(lookup: Callable[[str, str], Any]) -> None:
+    """Where parameters find values given on a command line (``dagcore.cmdline_parser``).
+
+    ``lookup(family, param_name)`` returns what the command line in effect gives that
+    parameter; an empty or false result (a flag not given) means nothing.
+    """
     global _cmdline_lookup
     _cmdline_lookup = lookup
 
@@ -261,7 +265,7 @@ class Parameter(Generic[T]):
     def _lookup(self, task_name: str | None, param_name: str | None) -> Any:
         if task_name is not None and param_name is not None:
             raw = _cmdline_lookup(task_name, param_name)
-            if raw is not None:
+            if raw:
                 return self.parse(raw)
             value = self._value_from_config(task_name, param_name)
             if value is not _no_value:
