@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dagcore.parameter import (
     DateHourParameter,
@@ -37,6 +37,7 @@ __all__ = [
 logger = logging.getLogger("dagcore")
 
 _TaskT = TypeVar("_TaskT", bound=type[Task])
+_T = TypeVar("_T", bound=Task)
 
 
 class inherits:  # noqa: N801 - Luigi's spelling, kept for ported code
@@ -179,7 +180,7 @@ _STEPS: tuple[tuple[type, datetime.timedelta], ...] = (
 )
 
 
-def previous(task: Task) -> Task:
+def previous(task: _T) -> _T:
     """The task of the same family one step earlier in time, other parameters unchanged.
 
     The task must have exactly one time parameter (a date, date-hour, date-minute,
@@ -208,11 +209,10 @@ def previous(task: Task) -> Task:
             f"{task.get_task_family()} has several date parameters ({', '.join(stepped)}): "
             "cannot tell which one to step back"
         )
-    earlier: Task = task.clone(**stepped)
-    return earlier
+    return cast("_T", task.clone(**stepped))
 
 
-def get_previous_completed(task: Task, max_steps: int = 10) -> Task | None:
+def get_previous_completed(task: _T, max_steps: int = 10) -> _T | None:
     """The nearest earlier task (see :func:`previous`) that is complete, within ``max_steps``.
 
     Returns None if none of the ``max_steps`` previous tasks is complete.
