@@ -421,12 +421,18 @@ def send_email_sendgrid(
 
 Notifier = Callable[[str, str, str, Sequence[str], "str | None"], None]
 
-_NOTIFIERS: dict[str, Notifier] = {
-    "smtp": send_email_smtp,
-    "ses": send_email_ses,
-    "sns": send_email_sns,
-    "sendgrid": send_email_sendgrid,
+# Looked up by name at each send, so a replaced (or patched) sender function is the one used.
+_NOTIFIERS = {
+    "smtp": "send_email_smtp",
+    "ses": "send_email_ses",
+    "sns": "send_email_sns",
+    "sendgrid": "send_email_sendgrid",
 }
+
+
+def _notifier(method: str) -> Notifier:
+    notifier: Notifier = globals()[_NOTIFIERS[method]]
+    return notifier
 
 
 def _email_disabled_reason() -> str | None:
@@ -468,7 +474,7 @@ def send_email(
         return
     addresses = _split_addresses(item for item in recipients if item is not None)
     logger.info("Sending email to %r", addresses)
-    _NOTIFIERS[email().method](sender, subject, message, addresses, image_png)
+    _notifier(email().method)(sender, subject, message, addresses, image_png)
 
 
 def _email_recipients(additional_recipients: Recipients = None) -> list[str]:

@@ -256,3 +256,18 @@ def test_unicode_email() -> None:
         "s@example.com", "sübjéct", "你好", ["r@example.com"], None
     )
     assert _text_part(message) == ("text/plain", "你好")
+
+
+def test_the_sender_function_is_looked_up_at_each_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = get_config()
+    config.set("email", "receiver", "a@example.com, b@example.com")
+    config.set("email", "force_send", "true")
+    config.set("email", "method", "ses")
+    sent: list[tuple[object, ...]] = []
+    monkeypatch.setattr(notifications, "send_email_ses", lambda *args: sent.append(args))
+
+    notifications.send_error_email("subject", "body")
+
+    assert sent == [
+        (notifications.email().sender, "subject", "body", ["a@example.com", "b@example.com"], None)
+    ]
