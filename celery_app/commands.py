@@ -1,4 +1,9 @@
-"""``dagcore status RUN_ID`` and ``dagcore cancel RUN_ID`` for runs on the Celery executor."""
+"""``dagcore status RUN_ID`` and ``dagcore cancel RUN_ID`` for runs on the Celery executor.
+
+Both take a unique prefix of the run id, as ``dagcore history`` does. ``status`` shows the run's
+final status as the history records it once the run has ended (the fleet writes the end of the
+run to Redis and to history in one step, so they agree), its counts from Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import quote
 
+import redis
+
 from celery_app.app import make_app
-from celery_app.connection import redis_client
+from celery_app.connection import redact, redis_client
 from celery_app.joins import RunStore
 from dagcore.configuration.settings import Settings
-from dagcore.history.events import AttemptStatus
+from dagcore.errors import DagcoreError, ExecutionError
+from dagcore.history.events import AttemptStatus, RunStatus
 from dagcore.history.store import SqlHistoryStore
 
 __all__ = ["cancel_main", "flower_link", "status_main"]
@@ -20,6 +28,65 @@ __all__ = ["cancel_main", "flower_link", "status_main"]
 
 def _store(settings: Settings) -> RunStore:
     return RunStore(redis_client(settings), settings.celery.key_prefix)
+
+
+def _broker_error(settings: Settings, exc: redis.RedisError) -> ExecutionError:
+    return ExecutionError(
+        f"cannot reach the broker {redact(settings.celery.broker_url)}: {exc}; start Redis "
+        "there, or point DAGCORE_BROKER_URL / [celery] broker_url at your broker"
+    )
+
+
+def resolve_run_id(settings: Settings, store: RunStore, given: str) -> str | None:
+    """The run id ``given`` is, or is the unique prefix of (in Redis, else in history).
+
+    Raises:
+        ExecutionError: the prefix matches several runs.
+    """
+    if store.run_status(given):
+        return given
+    pattern = store.keys.run_base(_glob_escape(given) + "*") + "meta"
+    found = sorted({_run_id_of(key) for key in store.redis.scan_iter(match=pattern, count=1000)})
+    if len(found) > 1:
+        raise ExecutionError(
+            f"run id prefix {given!r} matches several runs ({', '.join(found[:5])}); "
+            "give more characters"
+        )
+    if found:
+        return found[0]
+    try:
+        history = SqlHistoryStore.from_url(settings.history.url)
+        try:
+            run = history.get_run(given)
+        finally:
+            history.close()
+    except DagcoreError:
+        return None
+    return run.run_id if run is not None else None
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _run_id_of(key: bytes | str) -> str:
+    name = key.decode() if isinstance(key, bytes) else key
+    return name.split("{", 1)[1].rsplit("}", 1)[0]
+
+
+def _history_status(settings: Settings, run_id: str) -> tuple[str, str] | None:
+    """(status, summary) of an ended run as the history has it; None while running or unknown."""
+    try:
+        history = SqlHistoryStore.from_url(settings.history.url)
+        try:
+            run = history.get_run(run_id)
+        finally:
+            history.close()
+    except DagcoreError:
+        return None
+    if run is None or run.status is RunStatus.RUNNING:
+        return None
+    return run.status.value, run.summary
 
 
 def _running_attempts(settings: Settings, run_id: str) -> list[tuple[str, str | None, str | None]]:
@@ -53,11 +120,24 @@ def status_main(argv: Sequence[str]) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(list(argv))
     settings = Settings.from_config()
-    status = _store(settings).run_status(args.run_id)
+    store = _store(settings)
+    try:
+        run_id = resolve_run_id(settings, store, args.run_id) or args.run_id
+        status = store.run_status(run_id)
+    except redis.RedisError as exc:
+        raise _broker_error(settings, exc) from exc
     if not status:
-        print(f"dagcore status: no run {args.run_id!r} in Redis", file=sys.stderr)
+        print(
+            f"dagcore status: no run {args.run_id!r} in Redis "
+            f"({redact(settings.celery.broker_url)}); `dagcore history` lists recorded runs",
+            file=sys.stderr,
+        )
         return 2
-    running = _running_attempts(settings, args.run_id)
+    ended = _history_status(settings, run_id)
+    if ended is not None and status.get("status") != "RUNNING":
+        # One truth: the history's final status (the fleet wrote the same one to both).
+        status["status"] = ended[0]
+    running = _running_attempts(settings, run_id)
     flower_url = settings.celery.flower_url
     if args.json:
         payload = {
@@ -69,7 +149,8 @@ def status_main(argv: Sequence[str]) -> int:
         }
         print(json.dumps(payload, indent=2, default=str))
         return 0
-    print(f"run {args.run_id}: {status.get('status', '?')}")
+    reason = f" ({status['reason']})" if status.get("reason") else ""
+    print(f"run {run_id}: {status.get('status', '?')}{reason}")
     print(
         f"  {status.get('done', 0)}/{status.get('total', 0)} done, "
         f"{status.get('failed', 0)} failed, {len(running)} running"
@@ -90,18 +171,22 @@ def cancel_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     settings = Settings.from_config()
     store = _store(settings)
-    if not store.run_status(args.run_id):
-        print(f"dagcore cancel: no run {args.run_id!r} in Redis", file=sys.stderr)
-        return 2
-    store.cancel(args.run_id)
+    try:
+        run_id = resolve_run_id(settings, store, args.run_id) or args.run_id
+        if not store.run_status(run_id):
+            print(f"dagcore cancel: no run {args.run_id!r} in Redis", file=sys.stderr)
+            return 2
+        if not store.cancel(run_id, "cancelled: dagcore cancel"):
+            status = store.run_status(run_id).get("status")
+            print(f"run {run_id} has ended already ({status})")
+            return 0
+    except redis.RedisError as exc:
+        raise _broker_error(settings, exc) from exc
     killed = 0
     if args.terminate:
-        ids = [c for _, c, _ in _running_attempts(settings, args.run_id) if c]
+        ids = [c for _, c, _ in _running_attempts(settings, run_id) if c]
         if ids:
             make_app(settings).control.revoke(ids, terminate=True, signal="SIGTERM")
             killed = len(ids)
-    print(
-        f"run {args.run_id} cancelled"
-        + (f"; {killed} running task(s) terminated" if killed else "")
-    )
+    print(f"run {run_id} cancelled" + (f"; {killed} running task(s) terminated" if killed else ""))
     return 0

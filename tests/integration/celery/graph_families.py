@@ -180,6 +180,18 @@ class AfterBroken(dagcore.Task):
         self.output().open("w").close()
 
 
+class NeedsTooMuch(dagcore.Task):
+    """Needs more of a resource than exists: refused before anything is submitted."""
+
+    resources = {"db": 5}  # noqa: RUF012 - Luigi's spelling
+
+    def output(self) -> dagcore.LocalTarget:
+        return dagcore.LocalTarget(f"{out()}/too-much")
+
+    def run(self) -> None:
+        ran(self)
+
+
 class Slow(dagcore.Task):
     """Runs longer than the broker's visibility timeout, so Redis redelivers it meanwhile."""
 
