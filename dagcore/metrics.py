@@ -144,6 +144,8 @@ class MetricsCollectors(Enum):
     @classmethod
     def get(cls, which: MetricsCollectors, custom_import: str | None = None) -> MetricsCollector:
         """A new collector of kind ``which``; ``custom`` imports ``custom_import``."""
+        if not isinstance(which, cls):
+            raise ValueError(f"MetricsCollectors value ' {which} ' isn't supported")
         if which is cls.default:
             return NoMetricsCollector()
         if which is cls.custom:

@@ -66,6 +66,11 @@ def test_custom_collector_is_imported_and_receives_statistics(collectors_module:
     assert collector.elapsed == {("Sized", "3"): 1.5}
 
 
+def test_anything_else_is_not_supported() -> None:
+    with pytest.raises(ValueError, match="' junk ' isn't supported"):
+        MetricsCollectors.get("junk")  # type: ignore[arg-type]
+
+
 def test_custom_needs_an_import_path() -> None:
     with pytest.raises(ValueError, match="custom_import is None"):
         MetricsCollectors.get(MetricsCollectors.custom)
