@@ -25,7 +25,7 @@ from dagcore.event import Event
 from dagcore.plan import Node, Plan, RetryPolicy
 from dagcore.task import Task
 
-__all__ = ["CycleError", "Resolver", "RoutingRules", "resolve"]
+__all__ = ["CycleError", "Resolver", "RoutingRules", "is_external", "resolve"]
 
 # Below this many tasks in a level the thread pool costs more than it saves.
 _POOL_THRESHOLD = 64
@@ -85,6 +85,13 @@ class _Expanded:
     complete: bool = False
     deps: list[Task] | None = None
     error: str | None = None
+    exception: Exception | None = None
+    in_complete: bool = False  # the error came from complete()
+
+
+def is_external(task: Task) -> bool:
+    """True for a task this process never runs (``run`` is None or NotImplemented)."""
+    return task.run is None or task.run is NotImplemented
 
 
 def _expand(task: Task) -> _Expanded:
@@ -92,14 +99,16 @@ def _expand(task: Task) -> _Expanded:
     try:
         if task.complete():
             return _Expanded(complete=True)
-    except Exception:
-        return _Expanded(error=f"complete() of {task!r} failed:\n{traceback.format_exc()}")
-    if task.run is None:
+    except Exception as exc:
+        error = f"complete() of {task!r} failed:\n{traceback.format_exc()}"
+        return _Expanded(error=error, exception=exc, in_complete=True)
+    if is_external(task):
         return _Expanded(deps=[])
     try:
         deps = task.deps()  # as Luigi's worker: @delegates and deps() overrides count
-    except Exception:
-        return _Expanded(error=f"requires() of {task!r} failed:\n{traceback.format_exc()}")
+    except Exception as exc:
+        error = f"requires() of {task!r} failed:\n{traceback.format_exc()}"
+        return _Expanded(error=error, exception=exc)
     for dep in deps:
         if not isinstance(dep, Task):
             return _Expanded(
@@ -204,14 +213,20 @@ class Resolver:
             plan.broken[task.task_id] = result.error
             node.external = True
             if self.fire_events:
-                task.trigger_event(Event.BROKEN_TASK, task, GraphError(result.error))
+                # As Luigi: a complete() that raises reports the task missing; a broken
+                # requires() reports it broken, with the exception it raised.
+                if result.in_complete:
+                    task.trigger_event(Event.DEPENDENCY_MISSING, task)
+                else:
+                    exc = result.exception or GraphError(result.error)
+                    task.trigger_event(Event.BROKEN_TASK, task, exc)
             return []
         if result.complete:
             node.complete = True
             if self.fire_events:
                 task.trigger_event(Event.DEPENDENCY_PRESENT, task)
             return []
-        if task.run is None:
+        if is_external(task):
             node.external = True
             plan.missing.append(task.task_id)
             if self.fire_events:

@@ -47,7 +47,7 @@ from dagcore.rpc import RemoteScheduler
 from dagcore.scheduler import Scheduler
 from dagcore.summary import StatusCode, Summary, summarize
 from dagcore.task import Config, Task
-from dagcore.worker import Worker
+from dagcore.worker import Worker, validate_task
 
 __all__ = [
     "RunOptions",
@@ -108,7 +108,8 @@ def _schedule_and_run(
 ) -> execution_summary.LuigiRunResult:
     """Luigi's worker path: one scheduler, one worker, add every task, run."""
     scheduler = factory.create_local_scheduler()
-    with factory.create_worker(scheduler=scheduler, worker_processes=workers) as worker:
+    worker = factory.create_worker(scheduler=scheduler, worker_processes=workers)
+    with worker:
         success = True
         for task in tasks:
             success &= bool(worker.add(task))
@@ -380,6 +381,8 @@ def build(
     if ignored:
         logger.debug("build(): ignoring options dagcore does not use: %s", ", ".join(ignored))
     task_list = list(tasks)
+    for task in task_list:
+        validate_task(task)
     summary = execute_tasks(
         task_list,
         RunOptions(

@@ -45,7 +45,14 @@ from dagcore.scheduler import DISABLED, DONE, FAILED, PENDING, UNKNOWN, Schedule
 from dagcore.task import Config, Task, flatten
 from dagcore.task_register import load_task
 
-__all__ = ["TaskException", "TaskProcess", "TaskStatusReporter", "Worker", "worker"]
+__all__ = [
+    "TaskException",
+    "TaskProcess",
+    "TaskStatusReporter",
+    "Worker",
+    "validate_task",
+    "worker",
+]
 
 logger = logging.getLogger("dagcore.worker")
 
@@ -73,6 +80,21 @@ class worker(Config):  # noqa: N801 - Luigi's config section and class name
     task_process_context = OptionalParameter(default=None)
     no_install_shutdown_handler = BoolParameter(default=False)
     send_failure_email = BoolParameter(default=True)
+
+
+def validate_task(task: Any) -> None:
+    """Refuse what cannot be scheduled, with Luigi's exception.
+
+    Raises:
+        TaskException: ``task`` is not a Task, or its class's ``__init__`` skipped Task's.
+    """
+    if not isinstance(task, Task):
+        raise TaskException(f"Can not schedule non-task {task!r}")
+    if not task.initialized():
+        raise TaskException(
+            f"Task of class {type(task).__name__} not initialized. Did you override "
+            "__init__ and forget to call super().__init__?"
+        )
 
 
 def _is_external(task: Task) -> bool:
@@ -342,13 +364,7 @@ class Worker:
 
     @staticmethod
     def _validate_task(task: Any) -> None:
-        if not isinstance(task, Task):
-            raise TaskException(f"Can not schedule non-task {task!r}")
-        if not task.initialized():
-            raise TaskException(
-                f"Task of class {type(task).__name__} not initialized. Did you override "
-                "__init__ and forget to call super().__init__?"
-            )
+        validate_task(task)
 
     def add(self, task: Any, multiprocess: bool = False, processes: int = 0) -> bool:
         """Check ``task`` and what it requires and report them to the scheduler.

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dagcore.errors import GraphError
 from dagcore.event import Event
 from dagcore.graph import CycleError, Resolver, RoutingRules, raise_for_cycle, resolve
 from dagcore.graph_format import render_plan
@@ -138,8 +139,9 @@ def test_broken_and_missing_tasks_are_collected() -> None:
     assert "S3 unreachable" in plan.broken[BrokenComplete().task_id]
     assert "not a Task" in plan.broken[NotATask().task_id]
     assert plan.missing == [Missing().task_id]
-    assert {t.task_id for t in broken} == set(plan.broken)
-    assert [t.task_id for t in missing] == plan.missing
+    # Luigi's events: a complete() that raises reports the task missing, not broken.
+    assert {t.task_id for t in broken} == set(plan.broken) - {BrokenComplete().task_id}
+    assert {t.task_id for t in missing} == {*plan.missing, BrokenComplete().task_id}
     text = "\n".join(plan.problems())
     assert "missing external input Missing()" in text
     assert "broken task BrokenRequires()" in text
@@ -244,3 +246,22 @@ def test_waiting_checks_overlap_on_the_thread_pool() -> None:
     assert len(plan.nodes) == 401
     # 400 checks of 10 ms each: serially >= 4 s; overlapped on 16 threads well under that
     assert elapsed < 2.0
+
+
+def test_broken_task_event_carries_the_exception_requires_raised() -> None:
+    seen: list[BaseException] = []
+    BrokenRequires.event_handler(Event.BROKEN_TASK)(lambda task, exc: seen.append(exc))
+    try:
+        resolve([BrokenRequires()])
+    finally:
+        Task._event_callbacks.pop(BrokenRequires, None)
+    assert len(seen) == 1 and "no database configured" in str(seen[0])
+    assert not isinstance(seen[0], GraphError)  # the task's own exception, as in Luigi
+
+
+def test_a_task_whose_run_is_not_implemented_is_external() -> None:
+    task = NeedsAll()
+    task.run = NotImplemented  # type: ignore[method-assign]
+    plan = resolve([task])
+    assert plan.nodes[task.task_id].external and plan.missing == [task.task_id]
+    assert len(plan.nodes) == 1  # an external task's requirements are not walked
