@@ -114,6 +114,8 @@ def _nested_section(config: Any, name: str) -> dict[str, Any]:
     whole.
     """
     root: dict[str, Any] = unfreeze(dict(config[name]))
+    if not hasattr(config, "sections"):  # a plain mapping already nests its tables
+        return root
     tables = {name: root}
     prefix = name + "."
     for section in sorted(
