@@ -271,8 +271,16 @@ class Parameter(Generic[T]):
             if value is not _no_value:
                 return value
         if self._config_path is not None:
-            value = self._value_from_config(self._config_path["section"], self._config_path["name"])
+            section, name = self._config_path["section"], self._config_path["name"]
+            value = self._value_from_config(section, name)
             if value is not _no_value:
+                if task_name is not None and param_name is not None:
+                    warnings.warn(
+                        f"The use of the configuration [{section}] {name} is deprecated. "
+                        f"Please use [{task_name}] {param_name}",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
                 return value
         return self._default
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Unpack
 
 from typing_extensions import TypeVar
 
-from dagcore.errors import ParameterException
+from dagcore.errors import ParameterException, ParameterValueError
 from dagcore.parameter.base import (
     ConversionMixin,
     ConversionMixinWithInit,
@@ -28,6 +28,7 @@ from dagcore.parameter.base import (
     _NoValueType,
     bad_type,
     bad_value,
+    describe,
 )
 
 __all__ = [
@@ -398,7 +399,10 @@ class _PathRules(ConversionMixinWithInit):
         if self.absolute:
             path = path.absolute()
         if self.exists and not path.exists():
-            raise bad_value(self, str(path), "an existing path; create it first")
+            raise ParameterValueError(
+                f"{describe(self)}: The path {path} does not exist; it must be an existing "
+                "path, so create it first"
+            )
         return path
 
 

@@ -20,7 +20,7 @@ from typing_extensions import TypeVar
 # task_register imports parameter.base, and TaskParameter needs the registry when it parses;
 # importing the module (not its names) lets either side be imported first.
 from dagcore import task_register
-from dagcore.errors import ParameterException, ParameterValueError
+from dagcore.errors import ParameterException, ParameterTypeError, ParameterValueError
 from dagcore.freezing import FrozenDict, freeze, unfreeze
 from dagcore.parameter.base import (
     ConversionMixinWithInit,
@@ -217,6 +217,19 @@ class ListParameter(_ListRules, Parameter[tuple[Any, ...]]):
         def __set__(self, instance: object, value: Sequence[Any]) -> None: ...
 
 
+class TupleSyntaxError(ParameterValueError, SyntaxError):
+    """A tuple written neither as JSON nor as a valid Python literal.
+
+    A :class:`SyntaxError` too, which is what Luigi lets through from ``ast.literal_eval``.
+    """
+
+    def __init__(self, message: str) -> None:
+        SyntaxError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.msg)
+
+
 class _TupleRules(_ListRules):
     _EXPECTED: ClassVar[str] = "a JSON array or a Python tuple literal, e.g. [[1, 2], [3, 4]]"
 
@@ -230,7 +243,9 @@ class _TupleRules(_ListRules):
             pass
         try:
             literal = ast.literal_eval(x)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except SyntaxError:
+            raise TupleSyntaxError(str(bad_value(self, x, self._EXPECTED))) from None
+        except (ValueError, TypeError, MemoryError, RecursionError):
             raise bad_value(self, x, self._EXPECTED) from None
         if isinstance(literal, str):
             # '("abcd")' is a string, not a tuple of its letters.
@@ -340,6 +355,13 @@ class EnumListParameter(Parameter[tuple[EnumParameterType, ...]]):
 # -- task classes ---------------------------------------------------------------------------------
 
 
+class NotATaskClassError(ParameterTypeError, AttributeError):
+    """A TaskParameter was given something other than a task class (a family name, say).
+
+    An :class:`AttributeError` too, which is what Luigi raises for it.
+    """
+
+
 class TaskParameter(Parameter[type[TaskType]]):
     """A task class, written as its family name (``my_namespace.MyTask``)."""
 
@@ -350,4 +372,4 @@ class TaskParameter(Parameter[type[TaskType]]):
         try:
             return x.get_task_family()
         except AttributeError:
-            raise bad_type(self, x, "a task class") from None
+            raise NotATaskClassError(str(bad_type(self, x, "a task class"))) from None

@@ -149,14 +149,19 @@ def test_a_missing_required_value_says_where_to_set_it() -> None:
 
 def test_config_path_is_a_second_place_to_look() -> None:
     get_config().set("legacy", "old_name", "4")
-    assert RequiredTask(needed=1).legacy == 4
+    # Luigi's deprecation: the task's own section is where the value belongs.
+    with pytest.warns(DeprecationWarning, match=r"\[legacy\] old-name is deprecated"):
+        assert RequiredTask(needed=1).legacy == 4
     get_config().set("RequiredTask", "legacy", "5")
     assert RequiredTask(needed=1).legacy == 5
 
 
 def test_dashes_and_underscores_in_option_names_are_the_same() -> None:
     get_config().set("legacy", "old-name", "6")
-    assert RequiredTask(needed=1).legacy == 6
+    with pytest.warns(DeprecationWarning) as caught:
+        assert RequiredTask(needed=1).legacy == 6
+    messages = [str(w.message) for w in caught]
+    assert any("old-name (with dashes) should be avoided" in m for m in messages)
 
 
 def test_a_bad_config_value_names_its_source_and_what_was_expected(
