@@ -376,8 +376,9 @@ class Worker:
         if self._first_task is None:
             self._first_task = task.task_id
         self.add_succeeded = True
-        known = self._plan.nodes
-        fragment = self._resolver.resolve([task], known=lambda task_id: task_id in known)
+        # Everything is checked again on each add, as in Luigi: a task that failed in an
+        # earlier run() is reported PENDING again and runs once more.
+        fragment = self._resolver.resolve([task])
         if task.task_id not in self._plan.roots:
             self._plan.roots.append(task.task_id)
         for task_id, node in fragment.nodes.items():
