@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dagcore.cmdline_parser import family_help, import_family, parse_task
+from dagcore.configuration import get_config
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError, ParameterException
 from dagcore.graph_format import render_plan
@@ -292,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
+        args = _luigi_alias_switch(args)
         return dispatch(args)
     except KeyboardInterrupt:
         print("dagcore: interrupted", file=sys.stderr)
@@ -302,6 +304,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dagcore: error: {exc}", file=sys.stderr)
         print(_hint(exc), file=sys.stderr)
         return 2
+
+
+def _luigi_alias_switch(args: list[str]) -> list[str]:
+    """``--luigi-alias`` (anywhere), ``DAGCORE_LUIGI_ALIAS=1`` or ``[core] luigi_alias = true``
+    make ``import luigi`` in the modules this command loads resolve to dagcore."""
+    from dagcore import luigi_alias
+
+    wanted = "--luigi-alias" in args
+    args = [a for a in args if a != "--luigi-alias"]
+    if not wanted and not luigi_alias.enabled_by_environment():
+        wanted = bool(get_config().getboolean("core", "luigi_alias", False))
+    if wanted:
+        luigi_alias.install()
+    return args
 
 
 def _hint(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
             "retry_delay",
             "retry_backoff",
             "fail_fast",
+            "luigi_alias",
         }
     ),
     "worker": frozenset(

@@ -176,3 +176,21 @@ def test_run_function_reports_usage_errors_as_the_cli(capsys: pytest.CaptureFixt
     assert "Step: unknown parameter --j" in err and "hint:" in err and "Traceback" not in err
     with pytest.raises(TypeError, match="list or tuple"):
         dagcore.run(123)  # type: ignore[arg-type]
+
+
+def test_luigi_alias_switch_runs_an_unmodified_luigi_module() -> None:
+    Path("luigi_tasks.py").write_text(
+        "import luigi\n"
+        "class Hello(luigi.Task):\n"
+        "    def output(self): return luigi.LocalTarget('out/hello')\n"
+        "    def run(self): self.output().open('w').close()\n"
+    )
+    flag = _cli("run", "--luigi-alias", "--module", "luigi_tasks", "Hello")
+    assert flag.returncode == 0, flag.stderr
+    assert Path("out/hello").exists() and "1 ran successfully" in flag.stdout
+    Path("out/hello").unlink()
+    env = _cli("run", "--module", "luigi_tasks", "Hello", env={"DAGCORE_LUIGI_ALIAS": "1"})
+    assert env.returncode == 0, env.stderr
+    Path("dagcore.toml").write_text("[core]\nluigi_alias = true\n")
+    config = _cli("run", "--module", "luigi_tasks", "Hello")
+    assert config.returncode == 0, config.stderr
