@@ -7,7 +7,6 @@ Luigi computes it, so ids, logs and history line up with an existing Luigi deplo
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -33,6 +32,8 @@ from dagcore.task_bulk import BulkCompleteNotImplementedError, MixinNaiveBulkCom
 from dagcore.task_register import Register, auto_namespace, load_task, namespace
 from dagcore.task_reporting import DEFAULT_REPORTER, REPORTER_ATTRIBUTES, TaskReporter
 from dagcore.task_struct import DynamicRequirements, flatten, flatten_output, getpaths
+from dagcore.task_wrap import _task_wraps as _task_wraps  # Luigi keeps it here
+from dagcore.task_wrap import externalize
 
 __all__ = [
     "BulkCompleteNotImplementedError",
@@ -60,6 +61,7 @@ TASK_ID_INCLUDE_PARAMS = 3
 TASK_ID_TRUNCATE_PARAMS = 16
 TASK_ID_TRUNCATE_HASH = 10
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+TASK_ID_INVALID_CHAR_REGEX = _UNSAFE_ID_CHARS  # Luigi's name
 
 _T = TypeVar("_T", bound="Task")
 # One encoder, reused: json.dumps would build a new one per task id (300,000 in a big plan).
@@ -552,30 +554,6 @@ class ExternalTask(Task):
 
 class Config(Task):
     """A bag of parameters read from the config section named after the class."""
-
-
-def externalize(taskclass_or_taskobject: Any) -> Any:
-    """Return a copy of a task class or instance that is never run (``run = None``).
-
-    For a class, the copy is a subclass with the same family, hidden from the registry so
-    lookups by name still find the original.
-    """
-    if isinstance(taskclass_or_taskobject, type) and issubclass(taskclass_or_taskobject, Task):
-        original = taskclass_or_taskobject
-        namespace_attrs: dict[str, Any] = {
-            "_visible_in_registry": False,
-            "run": None,
-            "__module__": original.__module__,
-            "__qualname__": original.__qualname__,
-            "__doc__": original.__doc__,
-        }
-        if "task_namespace" not in original.__dict__:
-            namespace_attrs["task_namespace"] = original.get_task_namespace()
-        metaclass: type[Any] = type(original)
-        return metaclass(original.__name__, (original,), namespace_attrs)
-    copied = copy.copy(taskclass_or_taskobject)
-    copied.run = None
-    return copied
 
 
 def _list_to_tuple(value: Any) -> Any:

@@ -294,6 +294,11 @@ class Register(abc.ABCMeta):
         return sorted(n for n, k in mcs._family_map().items() if k is not Register._AMBIGUOUS)
 
     @classmethod
+    def tasks_str(mcs) -> str:
+        """The registered families as one comma-separated string (for messages)."""
+        return ",".join(mcs.task_names())
+
+    @classmethod
     def _missing_message(mcs, name: str) -> str:
         close = difflib.get_close_matches(name, mcs.task_names(), n=5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""

@@ -21,6 +21,7 @@ from dagcore.task import (
     MixinNaiveBulkComplete,
     Task,
     WrapperTask,
+    _task_wraps,
     flatten_output,
 )
 from dagcore.task_register import Register
@@ -213,3 +214,24 @@ def test_flatten_output_counts_a_diamond_once() -> None:
         pass
 
     assert [target.path for target in flatten_output(Top())] == ["/leaf"]
+
+
+class Wrapped(Task):
+    """The original."""
+
+    n = IntParameter(default=1)
+
+
+def test_task_wraps_gives_a_subclass_the_wrapped_identity() -> None:
+    @_task_wraps(Wrapped)
+    class Wrapper(Wrapped):
+        pass
+
+    assert (Wrapper.__name__, Wrapper.__qualname__, Wrapper.__doc__) == (
+        "Wrapped",
+        "Wrapped",
+        "The original.",
+    )
+    assert Wrapper.get_task_family() == "Wrapped"
+    assert Wrapper().task_id == Wrapped().task_id
+    assert "Wrapped" in Register.tasks_str().split(",")
