@@ -28,6 +28,7 @@ import redis
 from celery_app.app import make_app
 from celery_app.connection import redact, redis_client
 from celery_app.history_stream import StreamHistoryWriter
+from celery_app.identity import travelling_values
 from celery_app.joins import OutboxEntry, RunStore
 from celery_app.notices import QueueWatch, broker_description, say
 from celery_app.publish import publish
@@ -194,39 +195,6 @@ def _node_from_dict(data: dict[str, Any]) -> Node:
     )
 
 
-def check_round_trip(plan: Plan) -> None:
-    """Fail before submitting if a worker would rebuild a task with a different identity.
-
-    Workers rebuild each task from its serialised parameters. A value that does not survive
-    that trip (``FloatParameter`` given the int ``20`` serialises as ``"20"`` and parses back
-    as ``20.0``) would make the worker run a different task, writing other outputs.
-
-    Raises:
-        ExecutionError: names the task, the parameter and the value to pass instead.
-    """
-    for task_id in plan.to_run():
-        task = plan.tasks.get(task_id)
-        if task is None:
-            continue
-        if plan.nodes[task_id].module == "__main__":
-            raise ExecutionError(
-                f"{task!r} is defined in a script run directly; Celery workers cannot import "
-                "it. Move the tasks into a module and run it with `python -m PKG.MOD` or "
-                "`dagcore run --module PKG.MOD`, and start workers with the same --module"
-            )
-        for name, param in task.get_params():
-            text = task.to_str_params().get(name)
-            if text is None:
-                continue
-            again = param.serialize(param.parse(text))
-            if again != text:
-                raise ExecutionError(
-                    f"{task!r}: parameter '{name}' ({type(param).__name__}) was given "
-                    f"{task.param_kwargs[name]!r}, whose string {text!r} a worker parses back "
-                    f"as {again!r}; pass {param.parse(text)!r} so the task keeps its identity"
-                )
-
-
 class CeleryExecutor:
     """Runs a plan on Celery workers over Redis.
 
@@ -264,11 +232,11 @@ class CeleryExecutor:
         client = self._client()  # connects on first use
         store = RunStore(client, self.settings.celery.key_prefix)
         try:
-            check_round_trip(plan)
+            values = travelling_values(plan)
             # A task needing more of a resource than exists would wait in line forever.
             check_capacities(plan, context.resources)
             app = make_app(self.settings)
-            ready = self._submit(store, app, plan, context)
+            ready = self._submit(store, app, plan, context, values)
         except KeyboardInterrupt:
             return self._interrupted_submission(store, plan, context)
         except (DagcoreError, redis.RedisError) as exc:
@@ -320,8 +288,18 @@ class CeleryExecutor:
         result.cancelled = mirror.cancelled
         return result
 
-    def _submit(self, store: RunStore, app: Any, plan: Plan, context: RunContext) -> list[str]:
-        """Write the run to Redis and publish its ready tasks; returns their ids."""
+    def _submit(
+        self,
+        store: RunStore,
+        app: Any,
+        plan: Plan,
+        context: RunContext,
+        values: dict[str, dict[str, Any]],
+    ) -> list[str]:
+        """Write the run to Redis and publish its ready tasks; returns their ids.
+
+        ``values``: parameter values that travel as themselves (:mod:`celery_app.identity`).
+        """
         codes = self.settings.retcode
         ready = store.create_run(
             context.run_id,
@@ -333,9 +311,15 @@ class CeleryExecutor:
                 "task_failed": codes.task_failed,
                 "not_run": codes.not_run,
             },
+            values=values,
         )
-        nodes = plan.nodes
-        publish(app, store, [OutboxEntry(context.run_id, t, nodes[t].to_dict()) for t in ready])
+        entries = []
+        for task_id in ready:
+            node = plan.nodes[task_id].to_dict()
+            if task_id in values:
+                node["values"] = values[task_id]
+            entries.append(OutboxEntry(context.run_id, task_id, node))
+        publish(app, store, entries)
         return ready
 
     def _interrupted_submission(

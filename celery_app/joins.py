@@ -94,8 +94,12 @@ def _node_head(node: Node) -> str:
     return _ENCODER.encode(node.to_dict())[:-1]
 
 
-def _node_json(node: Node, dependents: Sequence[str]) -> str:
+def _node_json(
+    node: Node, dependents: Sequence[str], values: Mapping[str, Any] | None = None
+) -> str:
     data = node.to_dict()
+    if values:
+        data["values"] = dict(values)  # parameter values that travel as themselves
     data["dependents"] = dependents  # inserted last, so it is the last key of the JSON
     return _ENCODER.encode(data)
 
@@ -175,6 +179,7 @@ class RunStore:
         roots: Sequence[str] | None = None,
         capacities: Mapping[str, int] | None = None,
         codes: Mapping[str, int] | None = None,
+        values: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[str]:
         """Write a run and push its initially ready tasks to the outbox.
 
@@ -185,7 +190,8 @@ class RunStore:
         the ``[retcode]`` exit codes (``missing_data``, ``task_failed``, ``not_run``) that the
         history gets when the fleet closes the run. The meta counts the tasks ready, running
         or retrying (``active``): the settle that takes it to 0 closes the run; a run with
-        nothing ready is closed here and now.
+        nothing ready is closed here and now. ``values``: per task id, parameter values that
+        travel as themselves (:mod:`celery_app.identity`), stored with the node.
 
         Returns:
             The ready task ids (also in the outbox until acknowledged).
@@ -206,7 +212,8 @@ class RunStore:
         nodes = list(plan.nodes.values())
         missing = sum(1 for node in nodes if node.external and not node.complete)
         for start in range(0, len(nodes), _CHUNK):
-            ready.extend(self._write_chunk(keys, plan, nodes[start : start + _CHUNK], dependents))
+            chunk = nodes[start : start + _CHUNK]
+            ready.extend(self._write_chunk(keys, plan, chunk, dependents, values or {}))
         seconds, micros = self.redis.time()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
@@ -239,6 +246,7 @@ class RunStore:
         plan: Plan,
         chunk: Sequence[Node],
         dependents: Mapping[str, list[str]],
+        values: Mapping[str, Mapping[str, Any]],
     ) -> list[str]:
         encoded: list[str] = []
         waiting: list[str] = []
@@ -248,7 +256,7 @@ class RunStore:
             task_id = node.task_id
             if not task_id or "\n" in task_id:
                 raise RunStoreError(f"task id {task_id!r} is empty or has a line break")
-            encoded += (task_id, _node_json(node, dependents[task_id]))
+            encoded += (task_id, _node_json(node, dependents[task_id], values.get(task_id)))
             if node.complete:
                 done.append(task_id)
             elif not node.external:  # external tasks never run (as in RunState)

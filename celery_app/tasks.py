@@ -38,6 +38,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery_app import shutdown, upkeep
 from celery_app.connection import redis_client
 from celery_app.history_stream import RedisHistorySink
+from celery_app.identity import build_task
 from celery_app.joins import Claim, OutboxEntry, RunStore, Settled
 from celery_app.lease import Holding, LeaseKeeper
 from celery_app.publish import module_fingerprint, publish
@@ -167,7 +168,14 @@ def context() -> WorkerContext:
 # -- the handler -----------------------------------------------------------------------------
 
 
-def _validate(ctx: WorkerContext, family: str, module: str, params: Any, fingerprint: str) -> Task:
+def _validate(
+    ctx: WorkerContext,
+    family: str,
+    module: str,
+    params: Any,
+    fingerprint: str,
+    values: Any = None,
+) -> Task:
     allowed = any(module == m or module.startswith(m + ".") for m in ctx.modules)
     if not allowed:
         raise BadMessage(
@@ -186,6 +194,11 @@ def _validate(ctx: WorkerContext, family: str, module: str, params: Any, fingerp
         isinstance(k, str) and isinstance(v, str) for k, v in params.items()
     ):
         raise BadMessage("BadParameters", f"{family}: parameters must be a string mapping")
+    if values is not None and not (
+        isinstance(values, dict)
+        and all(isinstance(v, bool | int | float | str | None) for v in values.values())
+    ):
+        raise BadMessage("BadParameters", f"{family}: values must map names to JSON scalars")
     try:
         cls = Register.get_task_cls(family, module)
     except Exception as exc:
@@ -195,7 +208,7 @@ def _validate(ctx: WorkerContext, family: str, module: str, params: Any, fingerp
             "UnknownFamily", f"{family} is defined in {cls.__module__}, not in {module}"
         )
     try:
-        return cls.from_str_params(params)
+        return build_task(cls, params, values or {})
     except Exception as exc:
         raise BadMessage(
             "BadParameters", f"{family}: cannot build the task from {params!r}: {exc}"
@@ -257,13 +270,17 @@ def handle_message(
     module: str,
     params: Any,
     fingerprint: str = "",
+    values: Any = None,
     **_unknown: Any,
 ) -> str:
-    """Run one dagcore task message; returns what happened (for logs and Flower)."""
+    """Run one dagcore task message; returns what happened (for logs and Flower).
+
+    ``values``: parameter values that travel as themselves (:mod:`celery_app.identity`).
+    """
     ctx = context()
     celery_id = getattr(celery_task.request, "id", None)
     try:
-        task = _validate(ctx, family, module, params, fingerprint)
+        task = _validate(ctx, family, module, params, fingerprint, values)
     except BadMessage as bad:
         _record_bad(ctx, run_id, task_id, bad, celery_id)
         return f"rejected: {bad.error_type}"

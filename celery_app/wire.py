@@ -81,6 +81,8 @@ class MessageBuilder:
             "params": dict(node["params"]),
             "fingerprint": self.fingerprint(module),
         }
+        if node.get("values"):
+            kwargs["values"] = dict(node["values"])  # see celery_app.identity
         timeout = node.get("timeout")
         # The soft limit raises inside run() so the attempt is recorded as a timeout; the hard
         # limit is the backstop for code that swallows it.

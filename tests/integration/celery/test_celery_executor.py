@@ -6,6 +6,7 @@ exactly once and that the run completed.
 
 from __future__ import annotations
 
+import decimal
 import json
 import os
 import subprocess
@@ -229,9 +230,19 @@ def test_task_longer_than_visibility_timeout_runs_once(
     assert g.runs(g.Slow(seconds=20.0)) == 1
 
 
-def test_parameters_that_change_on_the_way_to_a_worker_are_refused(fleet: StartWorker) -> None:
-    with pytest.raises(ExecutionError, match=r"Slow\(seconds=20\): parameter 'seconds'.*pass 20.0"):
-        _build([g.Slow(seconds=20)])
+def test_a_float_parameter_given_an_int_runs_as_locally(fleet: StartWorker) -> None:
+    # FloatParameter(default=20) and Slow(seconds=2): the string "2" would parse back as 2.0
+    # (another task id); the value travels as itself and the worker builds the same task.
+    fleet([MODULE], concurrency=1)
+    task = g.Slow(seconds=2)
+    summary = _build([task])
+    assert summary.status is StatusCode.SUCCESS, summary.summary_text
+    assert g.runs(task) == 1
+
+
+def test_a_value_that_cannot_travel_is_refused_before_submitting(fleet: StartWorker) -> None:
+    with pytest.raises(ExecutionError, match=r"parameter 'seconds'.*pass 2.0"):
+        _build([g.Slow(seconds=decimal.Decimal("2"))])
 
 
 def test_bad_messages_are_rejected_and_recorded(
