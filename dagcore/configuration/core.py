@@ -11,7 +11,7 @@ from __future__ import annotations
 import configparser
 import enum
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO, TypeVar, overload
 
 from dagcore.configuration.values import (
@@ -129,6 +129,24 @@ class DagcoreConfig:
         cleared by :func:`~dagcore.configuration.reset_config`.
         """
         self._store(section, option, Entry(value, "set()", "override", key=option))
+
+    def replace_all(self, sections: Mapping[str, Mapping[str, Any]]) -> None:
+        """Make ``sections`` the whole configuration: what was read or set before is forgotten.
+
+        The values count as :meth:`set` overrides (a later :meth:`reload` keeps them on top of
+        the sources it reads again).
+        """
+        overrides: Sections = {
+            name: {
+                normalize_option(option): Entry(value, "set()", "override", key=option)
+                for option, value in options.items()
+            }
+            for name, options in sections.items()
+        }
+        with self._lock:
+            self._layers = []
+            self._overrides = overrides
+            self._merged = {name: dict(options) for name, options in overrides.items()}
 
     def write(self, fp: TextIO) -> None:
         """Write every section as INI text (``[section]`` then ``option = value`` lines)."""

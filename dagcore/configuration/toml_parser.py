@@ -8,6 +8,7 @@ given to :meth:`set` are returned as given, and :attr:`data` shows every section
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dagcore.configuration.base_parser import BaseParser
@@ -20,8 +21,15 @@ class LuigiTomlParser(BaseParser):
 
     @property
     def data(self) -> dict[str, dict[str, Any]]:
-        """Every section as ``{option: value}``: a snapshot, not a live view."""
+        """Every section as ``{option: value}``: a snapshot, not a live view.
+
+        Assigning it replaces the whole configuration (see :meth:`replace_all`).
+        """
         return {section: dict(self.items(section)) for section in self.sections()}
+
+    @data.setter
+    def data(self, sections: Mapping[str, Mapping[str, Any]]) -> None:
+        self.replace_all(sections)
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         """``config["hdfs"]``: the options of one section as a dict."""

@@ -104,3 +104,13 @@ def test_a_disabled_parser_is_refused(write_file: Write, monkeypatch: pytest.Mon
         get_config("toml")
     with pytest.raises(ImportError):
         add_config_path(str(write_file("x.toml", "[a]\nb = 1\n")))
+
+
+def test_assigning_data_replaces_the_whole_configuration(write_file: Write) -> None:
+    write_file("luigi.toml", "[core]\nworkers = 3\n[Old]\nx = 1\n")
+    config = LuigiTomlParser.instance()
+    assert config.has_option("Old", "x")
+    config.data = {"core": {"no_configure_logging": False, "logging_conf_file": None}}
+    assert not config.has_section("Old")
+    assert config.get("core", "logging_conf_file", "unset") is None
+    assert config.data == {"core": {"no_configure_logging": False, "logging_conf_file": None}}
