@@ -182,7 +182,7 @@ class DagcoreConfig:
 
     def has_option(self, section: str, option: str) -> bool:
         """Return True if ``[section] option`` is set (``-`` and ``_`` are equivalent)."""
-        return normalize_option(option) in self._merged.get(section, {})
+        return self._entry(section, option) is not None
 
     def sections(self) -> list[str]:
         """Return every section name, in the order the sources introduced them."""
@@ -198,6 +198,42 @@ class DagcoreConfig:
         if options is None:
             raise NoSectionError(section, self._read_from())
         return [(option, self._value(section, option, entry)) for option, entry in options.items()]
+
+    def options(self, section: str) -> list[str]:
+        """Return the option names of ``section``.
+
+        Raises:
+            NoSectionError: no source defines ``section``.
+        """
+        return [option for option, _ in self.items(section)]
+
+    def defaults(self) -> dict[str, Any]:
+        """Return the ``[DEFAULT]`` options given with :meth:`set` (ConfigParser's API).
+
+        ``[DEFAULT]`` of an INI file only feeds ``%(name)s`` references while the file is read,
+        so it is not here.
+        """
+        return dict(self.items("DEFAULT")) if self.has_section("DEFAULT") else {}
+
+    def remove_option(self, section: str, option: str) -> bool:
+        """Forget ``[section] option`` until the next :meth:`reload`; False if it was not set.
+
+        Raises:
+            NoSectionError: no source defines ``section``.
+        """
+        key = normalize_option(option)
+        with self._lock:
+            options = self._merged.get(section)
+            if options is None:
+                raise NoSectionError(section, self._read_from())
+            self._overrides.get(section, {}).pop(key, None)
+            return options.pop(key, None) is not None
+
+    def remove_section(self, section: str) -> bool:
+        """Forget ``section`` until the next :meth:`reload`; False if it did not exist."""
+        with self._lock:
+            self._overrides.pop(section, None)
+            return self._merged.pop(section, None) is not None
 
     def get(self, section: str, option: str, default: Any = NO_DEFAULT) -> Any:
         """Return the raw value of ``[section] option``, or ``default`` if it is not set.

@@ -87,6 +87,9 @@ class CoreSettings:
         retry_count: Retries of a failed task unless the task sets its own.
         retry_delay: Seconds before the first retry.
         retry_backoff: Factor applied to the delay after each retry (1.0 keeps it constant).
+        fail_fast: Refuse the whole run when a task is broken, an external input is missing or
+            there is a cycle (off: run everything else, as Luigi does).
+        luigi_alias: Make ``import luigi`` resolve to dagcore (the zero-edit migration switch).
     """
 
     executor: Executor = "local"
@@ -97,6 +100,8 @@ class CoreSettings:
     retry_count: int = 0
     retry_delay: float = 0.0
     retry_backoff: float = 1.0
+    fail_fast: bool = False
+    luigi_alias: bool = False
 
     @classmethod
     def from_config(cls, cfg: DagcoreConfig | None = None) -> CoreSettings:
@@ -118,6 +123,8 @@ class CoreSettings:
             retry_count=c.getparsed(s, "retry_count", bounded_int(0), cls.retry_count),
             retry_delay=c.getparsed(s, "retry_delay", bounded_float(0.0), cls.retry_delay),
             retry_backoff=c.getparsed(s, "retry_backoff", bounded_float(1.0), cls.retry_backoff),
+            fail_fast=c.getparsed(s, "fail_fast", to_bool, cls.fail_fast),
+            luigi_alias=c.getparsed(s, "luigi_alias", to_bool, cls.luigi_alias),
         )
 
 

@@ -114,3 +114,18 @@ def test_assigning_data_replaces_the_whole_configuration(write_file: Write) -> N
     assert not config.has_section("Old")
     assert config.get("core", "logging_conf_file", "unset") is None
     assert config.data == {"core": {"no_configure_logging": False, "logging_conf_file": None}}
+
+
+def test_configparser_style_removal_and_listing(write_file: Write) -> None:
+    write_file("luigi.cfg", "[cors]\nenabled = true\n[Job]\na = 1\nb = 2\n")
+    config = get_config()
+    assert config.options("Job") == ["a", "b"]
+    assert config.remove_option("Job", "a") and not config.remove_option("Job", "a")
+    assert config.options("Job") == ["b"]
+    assert config.remove_section("cors") and not config.has_section("cors")
+    assert not config.remove_section("cors")
+    assert config.defaults() == {}
+    config.set("DEFAULT", "region", "eu")
+    assert config.defaults() == {"region": "eu"}
+    config.reload()  # the files are read again
+    assert config.has_section("cors") and config.options("Job") == ["a", "b"]
