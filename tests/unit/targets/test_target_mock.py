@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+import dagcore
 from dagcore.format import Format, Gzip, Nop
 from dagcore.mock import MockFileSystem, MockTarget
 from dagcore.target import FileAlreadyExists
@@ -135,3 +139,58 @@ def test_concurrent_writers_from_threads() -> None:
 def test_open_with_a_non_string_mode_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="mode must be a str"):
         MockTarget("foo").open(None)  # type: ignore[arg-type]
+
+
+def _write_in_child(path: str) -> None:
+    with MockTarget(path).open("w") as f:
+        f.write("from the child")
+
+
+def test_forked_processes_share_the_files() -> None:
+    MockFileSystem().put_data("seed", b"from the parent")
+    _run_forked(_write_in_child, "kid")
+    assert MockFileSystem().get_data("kid") == b"from the child"
+
+
+def _move_in_child(path: str, dest: str) -> None:
+    MockFileSystem().rename_dont_move(path, dest)
+
+
+def _fork_a_grandchild(path: str) -> None:
+    grandchild = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(path,))
+    grandchild.start()
+    grandchild.join(timeout=30)
+    assert grandchild.exitcode == 0
+
+
+def _run_forked(target: Any, *args: str) -> None:
+    child = multiprocessing.get_context("fork").Process(target=target, args=args)
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+
+
+def test_forked_processes_move_files_and_fork_further() -> None:
+    MockFileSystem().put_data("dir/a", b"a")
+    _run_forked(_move_in_child, "dir", "moved")
+    assert MockFileSystem().get_all_data() == {"moved/a": b"a"}
+    _run_forked(_fork_a_grandchild, "from/grandchild")
+    assert MockFileSystem().get_data("from/grandchild") == b"from the child"
+
+
+class _PoolWrite(dagcore.Task):
+    n = dagcore.IntParameter()
+
+    def output(self) -> MockTarget:
+        return MockTarget(f"/pool/{self.n}")
+
+    def run(self) -> None:
+        with self.output().open("w") as f:
+            f.write(f"{self.n} in {os.getpid()}")
+
+
+def test_tasks_run_by_a_process_pool_write_where_the_caller_reads() -> None:
+    tasks = [_PoolWrite(n=n) for n in range(4)]
+    assert dagcore.build(tasks, workers=2)
+    pids = {MockFileSystem().get_data(f"/pool/{n}").decode().split(" in ")[1] for n in range(4)}
+    assert str(os.getpid()) not in pids  # really written by the pool's processes
