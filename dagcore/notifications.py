@@ -69,7 +69,7 @@ __all__ = [
     "wrap_traceback",
 ]
 
-logger = logging.getLogger("luigi-interface")
+logger = logging.getLogger("dagcore.notifications")
 
 DEFAULT_CLIENT_EMAIL = f"luigi-client@{socket.gethostname()}"
 """The sender used when ``[email] sender`` is not set (Luigi's default)."""

@@ -72,6 +72,15 @@ def _authenticate(
     return AuthResult(success=good)
 
 
+@pytest.fixture(autouse=True)
+def _capture_notification_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """caplog sees the records even if console logging stopped ``dagcore`` propagating."""
+    logger = logging.getLogger("dagcore.notifications")
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
+
+
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
     handler = Inbox()
@@ -139,7 +148,7 @@ def test_wrong_credentials_are_logged_not_raised(
     config.set("smtp", "password", "wrong")
     config.set("email", "receiver", "ops@example.com")
 
-    with caplog.at_level(logging.ERROR, logger="luigi-interface"):
+    with caplog.at_level(logging.ERROR, logger="dagcore.notifications"):
         notifications.send_error_email("subject", "body")
 
     assert inbox.mails == []
@@ -185,7 +194,7 @@ def test_format_none_disables_email(inbox: Inbox, caplog: pytest.LogCaptureFixtu
     config.set("email", "receiver", "ops@example.com")
     config.set("email", "format", "none")
 
-    with caplog.at_level(logging.INFO, logger="luigi-interface"):
+    with caplog.at_level(logging.INFO, logger="dagcore.notifications"):
         notifications.send_error_email("subject", "body")
 
     assert inbox.mails == []
@@ -215,7 +224,7 @@ def test_unreachable_server_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     config.set("smtp", "host", "127.0.0.1")
     config.set("smtp", "port", str(_free_port()))
 
-    with caplog.at_level(logging.ERROR, logger="luigi-interface"):
+    with caplog.at_level(logging.ERROR, logger="dagcore.notifications"):
         notifications.send_error_email("subject", "body")
 
     assert "Not able to connect to smtp server" in caplog.text
@@ -228,10 +237,11 @@ def test_email_recipients() -> None:
     assert notifications._email_recipients(["b@b.b", "c@c.c"]) == ["a@a.a", "b@b.b", "c@c.c"]
 
 
-def test_email_type_key_selects_the_method() -> None:
+def test_legacy_email_type_key_selects_the_method_with_a_deprecation() -> None:
     assert notifications.email().receiver == ""
     get_config().set("email", "type", "ses")
-    assert notifications.email().method == "ses"
+    with pytest.warns(DeprecationWarning, match=r"\[email\] type is deprecated"):
+        assert notifications.email().method == "ses"
 
 
 def test_long_tracebacks_are_truncated() -> None:
