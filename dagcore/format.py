@@ -455,13 +455,20 @@ class NewlineWrapper(_ByteStreamWrapper):
         return _ANY_NEWLINE.sub(newline, data)
 
     def read(self, size: int | None = -1) -> bytes:
-        data: bytes = self._stream.read(size)
+        return self._read_with(self._stream.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        # Text wrappers read through read1 when the stream has it: translate there too.
+        return self._read_with(getattr(self._stream, "read1", self._stream.read), size)
+
+    def _read_with(self, reader: Any, size: int | None) -> bytes:
+        data: bytes = reader(size)
         if self.newline is not None or not data:
             return data
         translated = self._translate(data, b"\n", self._read_cr)
         self._read_cr = data.endswith(b"\r")
-        if not translated and data:  # only the \n of a split \r\n: read on
-            return self.read(size)
+        if not translated:  # only the \n of a split \r\n: read on
+            return self._read_with(reader, size)
         return translated
 
     def readline(self, size: int | None = -1) -> bytes:

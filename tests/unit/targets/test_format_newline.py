@@ -81,3 +81,10 @@ def test_mixed_unicode_bytes_encodes_str_with_a_warning(tmp_path: Path) -> None:
 def test_open_with_a_non_string_mode_is_a_type_error(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="mode must be a str"):
         LocalTarget(str(tmp_path / "x")).open(None)  # type: ignore[arg-type]
+
+
+def test_text_read_through_sysnewline_sees_plain_newlines(tmp_path: Path) -> None:
+    (tmp_path / "t").write_bytes(b"a\r\nb\rc\n")
+    target = LocalTarget(str(tmp_path / "t"), fmt.TextFormat(newline="") >> fmt.SysNewLine)
+    with target.open("r") as src:
+        assert src.read() == "a\nb\nc\n"  # no text-level translation: the bytes were
