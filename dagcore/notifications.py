@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from html import escape
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagcore.parameter import (
@@ -225,7 +226,7 @@ def wrap_traceback(traceback: object) -> str:
         formatters = importlib.import_module("pygments.formatters")
         lexers = importlib.import_module("pygments.lexers")
     except ImportError:
-        return f"<pre>{text}</pre>"
+        return f"<pre>{escape(text)}</pre>"
     formatter = formatters.HtmlFormatter(noclasses=True)
     return str(pygments.highlight(text, lexers.PythonTracebackLexer(), formatter))
 
@@ -289,13 +290,14 @@ def format_task_error(
     str_params = task.to_str_params()
     if email().format == "html":
         rows = "\n".join(
-            f"<tr><th>{key}</th><td>{value}</td></tr>" for key, value in str_params.items()
+            f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>"
+            for key, value in str_params.items()
         )
         return _HTML_BODY.format(
-            headline=headline,
-            name=task.get_task_family(),
+            headline=escape(headline),
+            name=escape(task.get_task_family()),
             param_rows=rows,
-            command=command,
+            command=escape(command),
             traceback=traceback,
         )
     width = max((len(key) for key in str_params), default=0)

@@ -281,3 +281,11 @@ def test_the_sender_function_is_looked_up_at_each_send(monkeypatch: pytest.Monke
     assert sent == [
         (notifications.email().sender, "subject", "body", ["a@example.com", "b@example.com"], None)
     ]
+
+
+def test_html_body_escapes_parameter_values() -> None:
+    get_config().set("email", "format", "html")
+    body = notifications.format_task_error("a < b", Failing(day="<b>x</b>"), "cmd & more", None)
+    assert "<th>day</th><td>&lt;b&gt;x&lt;/b&gt;</td>" in body
+    assert "<h2>a &lt; b</h2>" in body
+    assert "cmd &amp; more" in body
