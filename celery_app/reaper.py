@@ -7,7 +7,9 @@ one that works, so a fleet of any size does one pass per interval. A pass:
 2. frees semaphore slots whose lease ran out and hands the room to the tasks in line;
 3. publishes what those steps handed over (``P:woken``);
 4. publishes outbox entries that stayed unpublished across two passes (a worker died between
-   recording a task done and publishing its dependents); duplicates are harmless.
+   recording a task done and publishing its dependents); duplicates are harmless;
+5. every ``vanished_every`` passes, runs ``vanished`` (in the upkeep process: closing in history
+   the runs Redis lost, :mod:`celery_app.vanished`).
 
 The hot path never waits for the reaper: releases hand slots and claims over directly. The
 reaper only bounds how long a crash can hold things up: the lease plus one interval.
@@ -73,6 +75,7 @@ class Reaper:
             it sent (:func:`celery_app.publish.publish` bound to an app and the store).
         lease_ms: the lease granted to tasks handed slots.
         interval: seconds between passes.
+        vanished: called every ``vanished_every`` passes while leading (errors are logged).
     """
 
     def __init__(
@@ -81,6 +84,8 @@ class Reaper:
         publish: Callable[[Sequence[OutboxEntry]], int],
         lease_ms: int,
         interval: float,
+        vanished: Callable[[], object] | None = None,
+        vanished_every: int = 12,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"the reaper interval must be positive, not {interval}")
@@ -94,6 +99,9 @@ class Reaper:
         # Outbox heads seen at the previous pass, per run: still there now means nobody is
         # publishing them.
         self._seen: dict[str, tuple[str, ...]] = {}
+        self.vanished = vanished
+        self.vanished_every = max(1, vanished_every)
+        self._passes = 0
 
     @property
     def _lock(self) -> str:
@@ -119,6 +127,12 @@ class Reaper:
         runs = len({entry.run_id for entry in woken_entries})
         sent = self.publish(woken_entries) if woken_entries else 0
         swept_runs, swept = self._sweep_outboxes()
+        self._passes += 1
+        if self.vanished is not None and self._passes % self.vanished_every == 1:
+            try:
+                self.vanished()
+            except Exception as exc:  # the history database may be down: next time
+                logger.info("reaper: could not look for vanished runs: %s", exc)
         report = ReapReport(True, woken, freed, granted, runs + swept_runs, sent + swept)
         if woken or freed or granted or swept:
             logger.info(

@@ -20,6 +20,7 @@ from typing import Any
 from celery_app.connection import redis_client
 from celery_app.joins import RunStore
 from celery_app.reaper import Reaper
+from celery_app.vanished import close_vanished_runs
 from dagcore.configuration.settings import Settings
 from dagcore.history.store import SqlHistoryStore
 
@@ -46,6 +47,9 @@ def _main(stop: Connection) -> None:
         functools.partial(publish, make_app(settings), runs),
         lease_ms=int(settings.celery.lease_seconds * 1000),
         interval=settings.celery.reaper_interval,
+        vanished=functools.partial(
+            close_vanished_runs, runs, store, settings.retcode.unhandled_exception
+        ),
     ).start()
     try:
         # Returns on a message or at end of file (the worker closed its end, or died).
