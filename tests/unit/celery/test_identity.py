@@ -27,7 +27,7 @@ def test_an_int_given_to_a_float_parameter_travels_as_itself() -> None:
     # The string alone parses back as 20.0, whose string is another task id's.
     assert Sized.size.serialize(Sized.size.parse(task.to_str_params()["size"])) == "20.0"
     rebuilt = build_task(Sized, task.to_str_params(), values[task.task_id])
-    assert rebuilt.task_id == task.task_id and rebuilt.size == 20
+    assert rebuilt.task_id == task.task_id and rebuilt.param_kwargs["size"] == 20
 
 
 def test_values_that_survive_their_string_do_not_travel() -> None:
