@@ -43,6 +43,7 @@ from dagcore.logging_setup import setup_logging
 from dagcore.parameter import BoolParameter, IntParameter, OptionalParameter
 from dagcore.plan import Plan, RetryPolicy
 from dagcore.progress import Progress
+from dagcore.retcodes import retcodes
 from dagcore.rpc import RemoteScheduler
 from dagcore.scheduler import Scheduler
 from dagcore.summary import StatusCode, Summary, summarize
@@ -248,7 +249,7 @@ def execute_tasks(tasks: Sequence[Task], options: RunOptions) -> Summary:
         if result is not None and result.finished is None:
             # Detached: the run goes on without us; `dagcore status RUN_ID` follows it.
             return _submitted(plan, run_id)
-        summary = summarize(result, plan, run_id, settings.retcode)
+        summary = summarize(result, plan, run_id, retcodes())
         recorder.emit(
             RunFinished(
                 run_id=run_id,

@@ -42,6 +42,9 @@ def test_family_params_and_failures_give_luigi_exit_codes() -> None:
     assert result.returncode == 0, result.stderr
     failed = _cli("run", "--module", MODULE, "AfterFailure")
     assert failed.returncode == 30
+    # Luigi's --retcode-* flags override [retcode] for this run.
+    flagged = _cli("run", "--module", MODULE, "AfterFailure", "--retcode-task-failed", "5")
+    assert flagged.returncode == 5, flagged.stderr
     assert "this task always fails" in failed.stdout
 
 
