@@ -114,7 +114,9 @@ def test_compose_runs_one_worker_per_queue_sized_as_the_queue() -> None:
         assert options.concurrency == queue.concurrency, name
         limit = compose_bytes(service["mem_limit"]) if "mem_limit" in service else None
         assert limit == queue.memory_bytes, name
-        assert compose_seconds(service["stop_grace_period"]) > settings.worker.timeout, name
+        grace = compose_seconds(service["stop_grace_period"])
+        assert grace > settings.worker.timeout, name
+        assert grace > settings.worker.shutdown_timeout, name
         assert service["healthcheck"]["test"] == ["CMD", "/usr/local/bin/dagcore-healthcheck"]
     assert {name: len(found) for name, found in consumers.items()} == dict.fromkeys(consumers, 1)
 

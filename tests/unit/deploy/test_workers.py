@@ -67,9 +67,12 @@ def test_workers_run_celery_as_pid_1_with_a_grace_period_longer_than_any_task() 
     timeout = settings.worker.timeout
     assert timeout > 0, "[worker] timeout = 0 leaves no bound to size grace periods on"
     check_countdown(float(timeout), settings.celery.visibility_timeout, "[worker] timeout")
+    # SIGTERM lets running tasks finish for shutdown_timeout, then interrupts them.
+    shutdown = settings.worker.shutdown_timeout
+    assert shutdown >= timeout, "a scale-down would interrupt tasks that are within timeout"
     for deployment in worker_deployments():
         grace = pod_spec(deployment).get("terminationGracePeriodSeconds", 30)
-        assert grace > timeout, f"{deployment}: SIGKILL before a running task can finish"
+        assert grace > shutdown, f"{deployment}: SIGKILL before a running task can finish"
         command = command_of(worker_container(deployment))
         # A shell in front would take the SIGTERM meant for Celery (warm shutdown).
         assert command[0] == "dagcore", deployment
