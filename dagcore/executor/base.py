@@ -143,6 +143,7 @@ def planned_tasks(plan: Plan, task_ids: Iterable[str]) -> list[PlannedTask]:
                 priority=node.priority,
                 resources=node.resources,
                 status=status,
+                deps=node.deps,
             )
         )
     return out

@@ -166,8 +166,11 @@ class PlannedTask:
     priority: int = 0
     resources: Mapping[str, int] = field(default_factory=dict, hash=False)
     status: TaskStatus = TaskStatus.PENDING
+    # The task ids this task requires (the plan's edges), for drawing the run's graph.
+    deps: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        _set(self, "deps", tuple(str(dep) for dep in self.deps))
         _set(self, "params", {str(k): str(v) for k, v in self.params.items()})
         _set(self, "resources", {str(k): int(v) for k, v in self.resources.items()})
         _set(self, "status", TaskStatus(self.status))
@@ -189,6 +192,7 @@ class PlannedTask:
             priority=read.integer("priority", 0),
             resources=read.mapping("resources"),
             status=read.choice("status", TaskStatus),
+            deps=read.texts("deps"),
         )
 
 

@@ -10,7 +10,7 @@ with the same rules the database applies (:mod:`dagcore.history.upsert`):
 - a task's status keeps whichever status carries the latest timestamp (ties go to the later
   stage of the life cycle);
 - counters keep the maximum seen and start times the minimum;
-- lineage rows are inserted once.
+- lineage rows and plan edges are inserted once.
 
 A row starts as a placeholder (empty text, no timestamps) that the events of the batch fill
 in, which is also what an early event leaves in the table until the missing one arrives.
@@ -42,7 +42,14 @@ from dagcore.history.events import (
     TaskStatus,
     TaskStatusChanged,
 )
-from dagcore.history.upsert import ATTEMPTS, RUNS, TARGET_IO, TASK_RUNS, upsert_statement
+from dagcore.history.upsert import (
+    ATTEMPTS,
+    RUNS,
+    TARGET_IO,
+    TASK_EDGES,
+    TASK_RUNS,
+    upsert_statement,
+)
 
 __all__ = ["FoldedBatch", "apply_events", "fold_events"]
 
@@ -51,6 +58,7 @@ _RunKey = tuple[str]
 _TaskKey = tuple[str, str]
 _AttemptKey = tuple[str, str, int]
 _IOKey = tuple[str, str, int, str, str]
+_EdgeKey = tuple[str, str, str]
 
 
 def _earlier(current: datetime | None, incoming: datetime | None) -> datetime | None:
@@ -67,6 +75,7 @@ class FoldedBatch:
         self.tasks: dict[_TaskKey, Row] = {}
         self.attempts: dict[_AttemptKey, Row] = {}
         self.target_io: set[_IOKey] = set()
+        self.edges: set[_EdgeKey] = set()
 
     def run(self, run_id: str) -> Row:
         """The row of ``run_id``, created as a placeholder on first use."""
@@ -163,6 +172,10 @@ class FoldedBatch:
         yield TASK_RUNS, [self.tasks[key] for key in sorted(self.tasks)]
         yield ATTEMPTS, [self.attempts[key] for key in sorted(self.attempts)]
         yield TARGET_IO, io_rows
+        yield (
+            TASK_EDGES,
+            [{"run_id": r, "task_id": t, "upstream_id": u} for r, t, u in sorted(self.edges)],
+        )
 
 
 def _add_run_started(batch: FoldedBatch, event: RunStarted) -> None:
@@ -199,6 +212,7 @@ def _add_planned(batch: FoldedBatch, event: TasksPlanned) -> None:
             priority=task.priority,
         )
         row["created_at"] = _earlier(row["created_at"], planned_at)
+        batch.edges.update((event.run_id, task.task_id, dep) for dep in task.deps)
         batch.task_status(event.run_id, task.task_id, task.status, planned_at)
 
 

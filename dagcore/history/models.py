@@ -7,6 +7,7 @@ event lands on the same row instead of adding one:
 - ``task_runs``: one row per task per run (its plan node, status and timings).
 - ``attempts``: one row per attempt at running a task (worker, errors, traceback).
 - ``target_io``: the targets each attempt read and wrote, for lineage.
+- ``task_edges``: the plan's dependencies, one row per (task, upstream task) of a run.
 
 There are deliberately no foreign keys: events arrive at least once and in any order (an attempt
 may be stored before its run), and the store fills the gaps when the missing event arrives.
@@ -37,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dagcore.errors import HistoryError
 
-__all__ = ["Attempt", "Base", "Run", "TargetIO", "TaskRun", "UTCDateTime"]
+__all__ = ["Attempt", "Base", "Run", "TargetIO", "TaskEdge", "TaskRun", "UTCDateTime"]
 
 # Fixed constraint names keep migrations identical on every database.
 NAMING_CONVENTION = {
@@ -175,3 +176,13 @@ class TargetIO(Base):
     uri: Mapped[str] = mapped_column(Text, primary_key=True)
 
     __table_args__ = (Index("ix_target_io_uri", "uri", "direction"),)
+
+
+class TaskEdge(Base):
+    """A dependency of one task on another within one run (the plan's edges)."""
+
+    __tablename__ = "task_edges"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    upstream_id: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -1,4 +1,4 @@
-"""The four upsert statements that merge a batch of history rows into the tables.
+"""The upsert statements that merge a batch of history rows into the tables.
 
 There is one statement per table, built once per dialect and reused for every batch, and one
 row per primary key per batch (the events of a batch are folded in Python first, see
@@ -13,7 +13,7 @@ itself which groups of columns it brings:
   ``status_at`` (ties go to the later stage of the life cycle), so a replayed ``PENDING``
   cannot undo a ``SUCCESS``;
 - counters keep the largest value and start times the earliest;
-- lineage rows are inserted once and never updated.
+- lineage rows and plan edges are inserted once and never updated.
 
 Every rule is idempotent, commutative and associative, so applying rows in any order, any
 number of times, folded or not, gives the same table. Both SQLite (3.24+) and PostgreSQL
@@ -31,13 +31,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dagcore.errors import HistoryError
 from dagcore.history.events import TaskStatus
-from dagcore.history.models import Attempt, Run, TargetIO, TaskRun
+from dagcore.history.models import Attempt, Run, TargetIO, TaskEdge, TaskRun
 
 __all__ = [
     "ATTEMPTS",
     "RUNS",
     "TABLE_ORDER",
     "TARGET_IO",
+    "TASK_EDGES",
     "TASK_RUNS",
     "upsert_statement",
 ]
@@ -46,10 +47,11 @@ RUNS: Table = Run.__table__  # type: ignore[assignment]
 TASK_RUNS: Table = TaskRun.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 TARGET_IO: Table = TargetIO.__table__  # type: ignore[assignment]
+TASK_EDGES: Table = TaskEdge.__table__  # type: ignore[assignment]
 
 # Every writer touches the tables in this order (and the rows of each in key order), so two
 # transactions never wait for each other's rows in a cycle: no deadlocks on PostgreSQL.
-TABLE_ORDER: tuple[Table, ...] = (RUNS, TASK_RUNS, ATTEMPTS, TARGET_IO)
+TABLE_ORDER: tuple[Table, ...] = (RUNS, TASK_RUNS, ATTEMPTS, TARGET_IO, TASK_EDGES)
 
 # What each kind of event writes, and the timestamp that says a folded row carries it: a row
 # sets ``started_at`` only if it holds a RunStarted, and so on. Each group overwrites. These

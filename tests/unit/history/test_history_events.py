@@ -81,6 +81,7 @@ def test_wire_format_uses_iso_strings_and_plain_values() -> None:
                 "priority": 3,
                 "resources": {"db": 1},
                 "status": "PENDING",
+                "deps": [],
             }
         ],
     }

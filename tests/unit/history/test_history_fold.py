@@ -51,11 +51,19 @@ def test_rows_come_one_per_key_in_table_then_key_order() -> None:
         for uri in uris
     }
     tasks = {(e.run_id, t.task_id) for e in events if isinstance(e, TasksPlanned) for t in e.tasks}
+    edges = {
+        (e.run_id, t.task_id, dep)
+        for e in events
+        if isinstance(e, TasksPlanned)
+        for t in e.tasks
+        for dep in t.deps
+    }
     assert sizes == {
         "runs": 2,
         "task_runs": len(tasks),
         "attempts": len(attempts),
         "target_io": len(io),
+        "task_edges": len(edges),
     }
     assert len(attempts) == 10  # C_1 of each run is attempted twice
 

@@ -71,7 +71,7 @@ def _race(tmp_path: Path, round_number: int) -> None:
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
     engine.dispose()
-    assert [tuple(row) for row in versions] == [("0001",)]
+    assert [tuple(row) for row in versions] == [("0002",)]
 
 
 def test_processes_creating_the_same_database_at_once(tmp_path: Path) -> None:
