@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 import redis
@@ -21,7 +22,10 @@ from celery_app.joins import RunStore
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError, ExecutionError
 from dagcore.history.events import AttemptStatus, RunStatus
+from dagcore.history.journal import replay_journal
 from dagcore.history.store import SqlHistoryStore
+
+_JOURNAL_DIR = ".dagcore"
 
 __all__ = ["cancel_main", "flower_link", "status_main"]
 
@@ -79,6 +83,10 @@ def _history_status(settings: Settings, run_id: str) -> tuple[str, str] | None:
     try:
         history = SqlHistoryStore.from_url(settings.history.url)
         try:
+            # What a submitter journalled while the database was down (its run's end, say)
+            # goes in now that it answers.
+            if Path(_JOURNAL_DIR).is_dir():
+                replay_journal(history, _JOURNAL_DIR)
             run = history.get_run(run_id)
         finally:
             history.close()

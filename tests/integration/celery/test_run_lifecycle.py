@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from celery_app.joins import RunStore
 from tests.integration.celery import graph_families as g
 from tests.integration.celery.conftest import CeleryEnv, StartWorker
 from tests.integration.pg_server import PostgresServer
@@ -318,3 +320,28 @@ def _redis_status(celery_env: CeleryEnv, run_id: str) -> str:
             f"{celery_env.settings.celery.key_prefix}:run:{{{run_id}}}:meta", "status"
         )
     return raw.decode() if raw else ""
+
+
+def test_status_replays_what_a_database_outage_left_in_the_journal(
+    env: dict[str, str], celery_env: CeleryEnv
+) -> None:
+    from dagcore.history.events import RunFinished, RunStarted, RunStatus, event_to_json, utcnow
+    from tests.integration.celery.test_joins import make_plan
+
+    client = redis.Redis.from_url(celery_env.redis_url, decode_responses=True)
+    store = RunStore(client, celery_env.settings.celery.key_prefix)
+    run_id = "journalled0001"
+    store.create_run(run_id, make_plan({"A": []}))
+    store.cancel(run_id, "cancelled")
+    # What a submitter's history writer spilled while PostgreSQL was down.
+    journal = Path(env["DAGCORE_TEST_OUT"]).parent / ".dagcore" / "history-journal-dead.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    events = [
+        RunStarted(run_id, utcnow(), "me", "host", "dagcore run", ["A"], "celery"),
+        RunFinished(run_id, utcnow(), RunStatus.CANCELLED, 25, "the summary"),
+    ]
+    journal.write_text("".join(event_to_json(e) + "\n" for e in events), encoding="utf-8")
+    assert status_of(env, run_id[:9])["status"] == "CANCELLED"
+    assert not journal.exists()
+    assert history_status(env, run_id) == "CANCELLED"
+    client.close()
