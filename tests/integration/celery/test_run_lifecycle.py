@@ -325,7 +325,14 @@ def _redis_status(celery_env: CeleryEnv, run_id: str) -> str:
 def test_status_replays_what_a_database_outage_left_in_the_journal(
     env: dict[str, str], celery_env: CeleryEnv
 ) -> None:
-    from dagcore.history.events import RunFinished, RunStarted, RunStatus, event_to_json, utcnow
+    from dagcore.history.events import (
+        HistoryEvent,
+        RunFinished,
+        RunStarted,
+        RunStatus,
+        event_to_json,
+        utcnow,
+    )
     from tests.integration.celery.test_joins import make_plan
 
     client = redis.Redis.from_url(celery_env.redis_url, decode_responses=True)
@@ -336,7 +343,7 @@ def test_status_replays_what_a_database_outage_left_in_the_journal(
     # What a submitter's history writer spilled while PostgreSQL was down.
     journal = Path(env["DAGCORE_TEST_OUT"]).parent / ".dagcore" / "history-journal-dead.jsonl"
     journal.parent.mkdir(parents=True, exist_ok=True)
-    events = [
+    events: list[HistoryEvent] = [
         RunStarted(run_id, utcnow(), "me", "host", "dagcore run", ["A"], "celery"),
         RunFinished(run_id, utcnow(), RunStatus.CANCELLED, 25, "the summary"),
     ]
