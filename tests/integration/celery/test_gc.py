@@ -119,7 +119,7 @@ def test_every_key_a_run_leaves_has_a_ttl_and_a_dry_run_changes_nothing(
     every_key = [*KEYS.run(run_id).all(), KEYS.attempts(run_id)]
     run_keys = [key for key in every_key if client.exists(key)]
     assert KEYS.run(run_id).meta in run_keys and KEYS.run(run_id).done in run_keys
-    assert client.hget(KEYS.run(run_id).meta, "status") == "FINISHED"
+    assert client.hget(KEYS.run(run_id).meta, "status") == "SUCCESS"
     offenders = _without_ttl(client)
     assert offenders == [], f"keys under {PREFIX}: without a TTL after a run: {offenders}"
     for key in run_keys:
