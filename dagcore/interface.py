@@ -57,6 +57,7 @@ __all__ = [
     "execute_tasks",
     "plan_tasks",
     "routing_rules",
+    "run",
     "succeeded",
 ]
 
@@ -400,6 +401,13 @@ def build(
 
 
 _EXECUTOR_OPTIONS = frozenset({"detach", "timeout"})
+
+
+def run(*args: Any, **kwargs: Any) -> Any:
+    """Luigi's ``luigi.interface.run``: the same function as :func:`dagcore.run`."""
+    from dagcore.cli import run as cli_run  # the CLI module imports this one
+
+    return cli_run(*args, **kwargs)
 
 
 def succeeded(summary: Summary) -> bool:

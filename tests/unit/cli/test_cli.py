@@ -136,6 +136,7 @@ def test_dagcore_run_function_is_luigi_run(capsys: pytest.CaptureFixture[str]) -
     summary = dagcore.run(["Step", "--i", "1"], detailed_summary=True)
     assert summary.run_id and "complete ones were encountered" in summary.summary_text
     assert dagcore.run(["AlwaysFails", "--name", "cli"]) is False
+    assert dagcore.interface.run(["Step", "--i", "1"]) is True  # luigi.interface.run
     assert main(["run", "Step", "--i", "1"]) == 0
     assert "dagcore Execution Summary" in capsys.readouterr().out
 
