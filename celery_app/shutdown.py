@@ -25,7 +25,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-__all__ = ["finish", "install", "is_termination"]
+__all__ = ["finish", "install", "is_termination", "termination_caught"]
 
 # billiard's pool processes turn SIGTERM into SystemExit with this code (its shutdown cleanup).
 _TERMINATION_CODE = -(256 - signal.SIGTERM)
@@ -34,6 +34,14 @@ _TERMINATION_CODE = -(256 - signal.SIGTERM)
 def is_termination(exc: SystemExit) -> bool:
     """True if ``exc`` is how a pool process is told to stop (SIGTERM), not a task's exit."""
     return exc.code == _TERMINATION_CODE
+
+
+def termination_caught(error_type: str | None, message: str | None) -> SystemExit | None:
+    """The termination ``SystemExit`` if an attempt's failure is one that ``run()``'s runner
+    caught (it records any exception as a failure, as Luigi does), to raise again; else None."""
+    if error_type == "SystemExit" and (message or "").strip() == str(_TERMINATION_CODE):
+        return SystemExit(_TERMINATION_CODE)
+    return None
 
 
 class _ShutdownSent:

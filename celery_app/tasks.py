@@ -436,6 +436,10 @@ def _run_claimed(
     with _lease(ctx, run_id, task_id, token, demand):
         try:
             outcome = execute(task, check_requirements=ctx.settings.worker.check_unfulfilled_deps)
+            if outcome.status is OutcomeStatus.FAILED:
+                caught = shutdown.termination_caught(outcome.error_type, outcome.error_message)
+                if caught is not None:
+                    raise caught  # the runner records it as a failure; it is not one
         except SystemExit as exc:
             if shutdown.is_termination(exc):
                 # SIGTERM (soft shutdown, or cancel --terminate): record the attempt; the
