@@ -11,11 +11,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dagcore.cmdline_parser import family_help, import_family, parse_task
+from dagcore.cmdline_parser import family_help, import_family, luigi_command_line, parse_task
 from dagcore.configuration import get_config
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError, ParameterException
@@ -337,10 +338,15 @@ def run(
     """Run from command-line arguments, like ``luigi.run``: ``['Family', '--param', 'v']``.
 
     Returns Luigi's boolean (True unless scheduling failed or a task failed), or the Summary
-    with ``detailed_summary``. The summary is printed once. A usage error (unknown family or
-    parameter, a module that does not import, a bad configuration) is reported as ``dagcore
-    run`` reports it: one line and a hint on standard error, then exit status 2; Ctrl-C exits
-    with 130. ``--debug`` shows the traceback instead.
+    with ``detailed_summary``. The summary is printed once.
+
+    Reading the process's own command line (``cmdline_args`` None, the ``dagcore.run()`` at the
+    end of a pipeline script), a usage error (unknown family or parameter, a module that does
+    not import, a bad configuration) is reported as ``dagcore run`` reports it: one line and a
+    hint on standard error, then exit status 2; Ctrl-C exits with 130; ``--debug`` shows the
+    traceback instead. Given an explicit list, the call is a library call, as Luigi's: such an
+    error is raised (``TaskClassNotFoundException``, ``MissingParameterException``, ...).
+    Without a task family, it exits with status 2 either way, as Luigi's argparse does.
 
     Raises:
         TypeError: ``cmdline_args`` is neither a list nor a tuple (nor None).
@@ -353,19 +359,29 @@ def run(
     args = list(sys.argv[1:] if cmdline_args is None else cmdline_args)
     if main_task_cls is not None:
         args = [main_task_cls.get_task_family(), *args]
+    as_command = cmdline_args is None and "--debug" not in args
     try:
-        summary = run_command(args)
+        # A library call, as luigi.run: the command line is in effect for this run only, and a
+        # malformed one exits 2 as argparse does. A script's own command line: as dagcore run.
+        with nullcontext() if as_command else luigi_command_line():
+            summary = run_command(args)
     except KeyboardInterrupt:
-        if "--debug" in args:
+        if not as_command:
             raise
         print("dagcore: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     except (DagcoreError, ImportError, OSError) as exc:
-        if "--debug" in args:
+        if not as_command:
             raise
         print(f"dagcore: error: {exc}", file=sys.stderr)
         print(_hint(exc), file=sys.stderr)
         raise SystemExit(2) from None
     if summary is None:
+        if not {"-h", "--help"} & set(args):
+            print(
+                "dagcore: error: no task family given; name one, e.g. Family --param value",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
         return detailed_summary and None
     return summary if detailed_summary else succeeded(summary)

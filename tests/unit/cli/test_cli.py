@@ -12,6 +12,7 @@ import pytest
 
 import dagcore
 from dagcore.cli import main
+from dagcore.errors import TaskClassNotFoundException
 
 ROOT = Path(__file__).resolve().parents[3]
 MODULE = "tests.unit.executor.tasks"
@@ -172,14 +173,28 @@ def test_missing_input_runs_the_rest_and_fail_fast_refuses() -> None:
     assert "Data for Raw() does not exist" in ran.stderr
 
 
-def test_run_function_reports_usage_errors_as_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_function_reports_usage_errors_as_the_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The script's own command line: as `dagcore run` does.
+    monkeypatch.setattr(sys, "argv", ["pipeline.py", "--module", MODULE, "Step", "--j", "1"])
     with pytest.raises(SystemExit) as exited:
-        dagcore.run(["--module", MODULE, "Step", "--j", "1"])
+        dagcore.run()
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "Step: unknown parameter --j" in err and "hint:" in err and "Traceback" not in err
     with pytest.raises(TypeError, match="list or tuple"):
         dagcore.run(123)  # type: ignore[arg-type]
+    # An explicit list is a library call, as luigi.run: a malformed command line exits 2 as
+    # argparse does, other errors are raised.
+    with pytest.raises(SystemExit) as malformed:
+        dagcore.run(["--module", MODULE, "Step", "--j", "1"])
+    assert malformed.value.code == 2
+    with pytest.raises(TaskClassNotFoundException):
+        dagcore.run(["--module", MODULE, "Stpe", "--i", "1"])
+    with pytest.raises(SystemExit) as no_family:
+        dagcore.run(["--local-scheduler"])
+    assert no_family.value.code == 2
 
 
 def test_luigi_alias_switch_runs_an_unmodified_luigi_module() -> None:
