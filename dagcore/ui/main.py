@@ -71,6 +71,7 @@ async def serve(
         await asyncio.Event().wait()
     finally:
         server.stop()
+        await server.close_all_connections()
         ui.store.close()
 
 

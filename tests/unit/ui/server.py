@@ -27,12 +27,14 @@ def running_ui(url: str, environ: Mapping[str, str] | None = None) -> Iterator[s
     ready = asyncio.Event()
     errors: list[BaseException] = []
     started = threading.Event()
+    tasks: list[asyncio.Future[None]] = []
 
     def main() -> None:
         asyncio.set_event_loop(loop)
 
         async def go() -> None:
             task = asyncio.ensure_future(serve("127.0.0.1", port, url, environ or {}, ready))
+            tasks.append(task)
             waiter = asyncio.ensure_future(ready.wait())
             await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
             started.set()
@@ -45,6 +47,9 @@ def running_ui(url: str, environ: Mapping[str, str] | None = None) -> Iterator[s
         except BaseException as exc:  # reported to the test thread
             errors.append(exc)
             started.set()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
     thread = threading.Thread(target=main, name="dagcore-ui", daemon=True)
     thread.start()
@@ -54,7 +59,7 @@ def running_ui(url: str, environ: Mapping[str, str] | None = None) -> Iterator[s
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        for task in asyncio.all_tasks(loop):
+        # Cancelling the server's task lets it close every connection before the loop ends.
+        for task in tasks:
             loop.call_soon_threadsafe(task.cancel)
         thread.join(10)
-        loop.close()

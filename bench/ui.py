@@ -1,0 +1,151 @@
+"""Times ``dagcore ui`` on a 30,001-task run: the run page's API and its first render.
+
+A synthetic run is written straight into a fresh SQLite history (one ``Combine`` task needing
+30,000 ``Part`` tasks, spread over 8 workers, a few failed and retried), then the server is
+started and timed with plain HTTP and with Debian's chromium through Playwright::
+
+    .venv/bin/python -m bench.ui [--tasks 30000] [--dir DIR]
+
+Targets on a 2-core machine: the API under 2 s, a rendered page under 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dagcore.history.events import (
+    AttemptFinished,
+    AttemptStarted,
+    AttemptStatus,
+    HistoryEvent,
+    PlannedTask,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    TasksPlanned,
+    TaskStatus,
+    TaskStatusChanged,
+)
+from dagcore.history.store import SqlHistoryStore
+
+__all__ = ["main", "synthetic_run"]
+
+
+def _part_events(run_id: str, n: int, start: datetime) -> list[HistoryEvent]:
+    task_id = f"Part_{n}_{n:010x}"
+    began = start + timedelta(milliseconds=n * 3)
+    worker = f"worker-{n % 8}"
+    events: list[HistoryEvent] = [
+        AttemptStarted(run_id, task_id, 1, "bench-host", worker, None, began)
+    ]
+    failed = n % 5000 == 7
+    ended = began + timedelta(milliseconds=20)
+    events.append(
+        AttemptFinished(
+            run_id,
+            task_id,
+            1,
+            ended,
+            AttemptStatus.FAILED if failed else AttemptStatus.SUCCESS,
+            error_type="RuntimeError" if failed else None,
+            error_message="transient" if failed else None,
+        )
+    )
+    if failed:
+        events.append(AttemptStarted(run_id, task_id, 2, "bench-host", worker, None, ended))
+        events.append(
+            AttemptFinished(
+                run_id, task_id, 2, ended + timedelta(milliseconds=20), AttemptStatus.SUCCESS
+            )
+        )
+    status = TaskStatus.SUCCESS
+    events.append(TaskStatusChanged(run_id, task_id, status, ended + timedelta(milliseconds=40)))
+    return events
+
+
+def synthetic_run(url: str, parts: int = 30_000, run_id: str = "bench" + "0" * 27) -> str:
+    """Write a finished run of ``parts`` + 1 tasks into the history at ``url``; its id."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    combine = "Combine__0000000000"
+    part_ids = [f"Part_{n}_{n:010x}" for n in range(parts)]
+    planned = [
+        PlannedTask(pid, "Part", "bench.ui", {"n": str(n)}) for n, pid in enumerate(part_ids)
+    ]
+    planned.append(PlannedTask(combine, "Combine", "bench.ui", {}, deps=part_ids))
+    events: list[HistoryEvent] = [
+        RunStarted(run_id, start, "bench", "bench-host", "bench", ["Combine()"], "local"),
+        TasksPlanned(run_id, planned, planned_at=start),
+    ]
+    for n in range(parts):
+        events.extend(_part_events(run_id, n, start))
+    end = start + timedelta(milliseconds=parts * 3 + 100)
+    events += [
+        AttemptStarted(run_id, combine, 1, "bench-host", "worker-0", None, end),
+        AttemptFinished(run_id, combine, 1, end, AttemptStatus.SUCCESS),
+        TaskStatusChanged(run_id, combine, TaskStatus.SUCCESS, end),
+        RunFinished(run_id, end, RunStatus.SUCCESS_WITH_RETRY, 0),
+    ]
+    store = SqlHistoryStore(url)
+    try:
+        for at in range(0, len(events), 20_000):
+            store.apply(events[at : at + 20_000])
+    finally:
+        store.close()
+    return run_id
+
+
+def _time_api(base: str, run_id: str) -> dict[str, float]:
+    out = {}
+    for name in ("graph", "summary", ""):
+        path = f"{base}/api/runs/{run_id}" + (f"/{name}" if name else "")
+        began = time.perf_counter()
+        with urllib.request.urlopen(path, timeout=120) as response:
+            body = response.read()
+        out[f"api {name or 'detail'} ({len(body) // 1024} KiB)"] = time.perf_counter() - began
+        json.loads(body)
+    return out
+
+
+def _time_page(base: str, run_id: str, shot: Path | None) -> float:
+    from tests.integration.ui.browser import browser
+
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1300, "height": 850})
+        began = time.perf_counter()
+        page.goto(f"{base}/runs/{run_id}")
+        page.wait_for_selector("body[data-rendered='1']", timeout=120_000)
+        elapsed = time.perf_counter() - began
+        if shot is not None:
+            page.screenshot(path=str(shot))
+        return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the run, serve it, print the timings."""
+    from tests.unit.ui.server import running_ui
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ui")
+    parser.add_argument("--tasks", type=int, default=30_000, help="parts (one more task joins)")
+    parser.add_argument("--dir", type=Path, default=None, help="where the history goes")
+    parser.add_argument("--screenshot", type=Path, default=None, help="save the rendered page")
+    args = parser.parse_args(argv)
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="dagcore-ui-bench-"))
+    url = f"sqlite:///{folder / 'history.db'}"
+    began = time.perf_counter()
+    run_id = synthetic_run(url, args.tasks)
+    print(f"wrote a run of {args.tasks + 1} tasks in {time.perf_counter() - began:.1f}s")
+    with running_ui(url) as base:
+        for name, seconds in _time_api(base, run_id).items():
+            print(f"{name:34s} {seconds:6.2f}s")
+        print(f"{'page rendered':34s} {_time_page(base, run_id, args.screenshot):6.2f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
