@@ -37,40 +37,58 @@ from dagcore.history.store import SqlHistoryStore
 __all__ = ["main", "synthetic_run"]
 
 
-def _part_events(run_id: str, n: int, start: datetime) -> list[HistoryEvent]:
+def _part_events(run_id: str, n: int, start: datetime, fails: bool) -> list[HistoryEvent]:
+    """One part: a first attempt, failed for a few (retried once, and failed again if
+    ``fails``), then its final status."""
     task_id = f"Part_{n}_{n:010x}"
     began = start + timedelta(milliseconds=n * 3)
     worker = f"worker-{n % 8}"
-    events: list[HistoryEvent] = [
-        AttemptStarted(run_id, task_id, 1, "bench-host", worker, None, began)
-    ]
-    failed = n % 5000 == 7
     ended = began + timedelta(milliseconds=20)
-    events.append(
+    retried = fails or n % 5000 == 7
+    events: list[HistoryEvent] = [
+        AttemptStarted(run_id, task_id, 1, "bench-host", worker, None, began),
         AttemptFinished(
             run_id,
             task_id,
             1,
             ended,
-            AttemptStatus.FAILED if failed else AttemptStatus.SUCCESS,
-            error_type="RuntimeError" if failed else None,
-            error_message="transient" if failed else None,
-        )
-    )
-    if failed:
+            AttemptStatus.FAILED if retried else AttemptStatus.SUCCESS,
+            error_type="RuntimeError" if retried else None,
+            error_message=f"part {n} failed" if retried else None,
+            traceback=f"Traceback (most recent call last):\nRuntimeError: part {n} failed"
+            if retried
+            else None,
+        ),
+    ]
+    if retried:
+        ended += timedelta(milliseconds=20)
         events.append(AttemptStarted(run_id, task_id, 2, "bench-host", worker, None, ended))
         events.append(
             AttemptFinished(
-                run_id, task_id, 2, ended + timedelta(milliseconds=20), AttemptStatus.SUCCESS
+                run_id,
+                task_id,
+                2,
+                ended,
+                AttemptStatus.FAILED if fails else AttemptStatus.SUCCESS,
+                error_type="RuntimeError" if fails else None,
+                error_message=f"part {n} failed again" if fails else None,
+                traceback=f"Traceback (most recent call last):\nRuntimeError: part {n} failed again"
+                if fails
+                else None,
             )
         )
-    status = TaskStatus.SUCCESS
-    events.append(TaskStatusChanged(run_id, task_id, status, ended + timedelta(milliseconds=40)))
+    status = TaskStatus.FAILED if fails else TaskStatus.SUCCESS
+    events.append(TaskStatusChanged(run_id, task_id, status, ended + timedelta(milliseconds=1)))
     return events
 
 
-def synthetic_run(url: str, parts: int = 30_000, run_id: str = "bench" + "0" * 27) -> str:
-    """Write a finished run of ``parts`` + 1 tasks into the history at ``url``; its id."""
+def synthetic_run(
+    url: str, parts: int = 30_000, failed_every: int = 10_000, run_id: str = "bench" + "0" * 27
+) -> str:
+    """Write a finished run of ``parts`` + 1 tasks into the history at ``url``; its id.
+
+    Every ``failed_every``-th part (from the fourth) fails, so ``Combine`` is upstream-failed.
+    """
     start = datetime(2026, 1, 1, tzinfo=UTC)
     combine = "Combine__0000000000"
     part_ids = [f"Part_{n}_{n:010x}" for n in range(parts)]
@@ -82,15 +100,24 @@ def synthetic_run(url: str, parts: int = 30_000, run_id: str = "bench" + "0" * 2
         RunStarted(run_id, start, "bench", "bench-host", "bench", ["Combine()"], "local"),
         TasksPlanned(run_id, planned, planned_at=start),
     ]
+    failed = 0
     for n in range(parts):
-        events.extend(_part_events(run_id, n, start))
+        fails = n % failed_every == 3
+        failed += fails
+        events.extend(_part_events(run_id, n, start, fails))
     end = start + timedelta(milliseconds=parts * 3 + 100)
-    events += [
-        AttemptStarted(run_id, combine, 1, "bench-host", "worker-0", None, end),
-        AttemptFinished(run_id, combine, 1, end, AttemptStatus.SUCCESS),
-        TaskStatusChanged(run_id, combine, TaskStatus.SUCCESS, end),
-        RunFinished(run_id, end, RunStatus.SUCCESS_WITH_RETRY, 0),
-    ]
+    if failed:
+        events += [
+            TaskStatusChanged(run_id, combine, TaskStatus.UPSTREAM_FAILED, end),
+            RunFinished(run_id, end, RunStatus.FAILED, 30),
+        ]
+    else:
+        events += [
+            AttemptStarted(run_id, combine, 1, "bench-host", "worker-0", None, end),
+            AttemptFinished(run_id, combine, 1, end, AttemptStatus.SUCCESS),
+            TaskStatusChanged(run_id, combine, TaskStatus.SUCCESS, end),
+            RunFinished(run_id, end, RunStatus.SUCCESS_WITH_RETRY, 0),
+        ]
     store = SqlHistoryStore(url)
     try:
         for at in range(0, len(events), 20_000):

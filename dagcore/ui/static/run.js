@@ -1,7 +1,8 @@
 "use strict";
 // A run: its DAG (grouped by family when large), live status updates, timeline, task list.
 const GROUP_ABOVE = 150;     // more tasks than this: one node per family until expanded
-const EXPAND_LIMIT = 400;    // a family larger than this is listed in the Tasks tab instead
+const EXPAND_LIMIT = 150;    // a larger family expands into one group per status first
+const SHOW_STATUS_UP_TO = 60; // ... and a status group this small shows its tasks
 const POLL_MS = 1000;
 const runId = decodeURIComponent(location.pathname.split("/")[2]);
 const state = { tasks: [], byId: new Map(), edges: [], expanded: new Set(), grouped: false,
@@ -27,15 +28,44 @@ function taskNode(i, id, family, status, attempts, label) {
     w: Math.max(40, text.length * 6.2 + 14), color: colorOf(status) } };
 }
 
-function visibleId(i) {
+function statusGroups(family) {
+  const groups = new Map();
+  for (const i of state.families.get(family)) {
+    const status = state.tasks[i][2];
+    if (!groups.has(status)) groups.set(status, []);
+    groups.get(status).push(i);
+  }
+  return groups;
+}
+
+// Where task i shows: itself, its family's node, or its family's node for its status.
+function visibleId(i, groups) {
   const family = state.tasks[i][1];
-  return !state.grouped || state.expanded.has(family) ? "t" + i : "f:" + family;
+  if (!state.grouped) return "t" + i;
+  if (!state.expanded.has(family)) return "f:" + family;
+  if (state.families.get(family).length <= EXPAND_LIMIT) return "t" + i;
+  const status = state.tasks[i][2];
+  const members = (groups.get(family) || statusGroups(family)).get(status);
+  return members.length <= SHOW_STATUS_UP_TO ? "t" + i : `s:${family}:${status}`;
 }
 
 function elements() {
-  const nodes = [], seen = new Set();
+  const nodes = [], seen = new Set(), groups = new Map();
   for (const [family, members] of state.families) {
-    if (!state.grouped || state.expanded.has(family)) {
+    if (state.grouped && state.expanded.has(family) && members.length > EXPAND_LIMIT) {
+      const byStatus = statusGroups(family);
+      groups.set(family, byStatus);
+      for (const [status, inGroup] of byStatus) {
+        if (inGroup.length <= SHOW_STATUS_UP_TO) {
+          for (const i of inGroup) nodes.push(taskNode(i, ...state.tasks[i]));
+          continue;
+        }
+        const label = `${family}: ${STATUS_LABELS[status] || status} ×${inGroup.length}`;
+        nodes.push({ data: { id: `s:${family}:${status}`, family, group: true, expanded: true,
+          size: inGroup.length, status, label, w: label.length * 6.2 + 18, color: colorOf(status) },
+          classes: "group" });
+      }
+    } else if (!state.grouped || state.expanded.has(family)) {
       for (const i of members) {
         const [id, fam, status, attempts, label] = state.tasks[i];
         nodes.push(taskNode(i, id, fam, status, attempts, label));
@@ -50,7 +80,7 @@ function elements() {
   }
   const edges = [];
   for (const [up, down] of state.edges) {
-    const a = visibleId(up), b = visibleId(down), key = a + ">" + b;
+    const a = visibleId(up, groups), b = visibleId(down, groups), key = a + ">" + b;
     if (a === b || seen.has(key)) continue;
     seen.add(key);
     edges.push({ data: { id: "e" + edges.length, source: a, target: b } });
@@ -58,16 +88,21 @@ function elements() {
   return nodes.concat(edges);
 }
 
-function draw() {
+function draw(focus) {
   const cy = state.cy;
   cy.startBatch();
   cy.elements().remove();
   cy.add(elements());
   cy.endBatch();
   cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 60, animate: false }).run();
+  const shown = focus ? cy.nodes().filter((n) => n.data("family") === focus) : cy.nodes();
+  if (shown.length > 40) {  // too many to fit legibly: zoom to a readable size on the first ones
+    cy.zoom(1);
+    cy.center(shown.slice(0, 20));
+  }
   const note = document.getElementById("graph-note");
   note.textContent = state.grouped
-    ? `${state.tasks.length} tasks in ${state.families.size} families: click a family to expand it, an expanded task to collapse it back with a right click.`
+    ? `${state.tasks.length} tasks in ${state.families.size} families: click a family to expand it (right click collapses it); a large family expands by status.`
     : `${state.tasks.length} tasks: click one to open it.`;
   document.getElementById("cy").dataset.nodes = String(cy.nodes().length);
 }
@@ -88,16 +123,17 @@ function makeCy() {
   });
   state.cy.on("tap", "node", (event) => {
     const data = event.target.data();
-    if (data.group) {
-      if (data.size > EXPAND_LIMIT) { showTasksTab(data.family); return; }
-      state.expanded.add(data.family); draw();
+    if (data.group && data.expanded) {
+      showTasksTab(data.family, data.status);
+    } else if (data.group) {
+      state.expanded.add(data.family); draw(data.family);
     } else {
       location.href = taskHref(runId, data.task);
     }
   });
   state.cy.on("cxttap", "node", (event) => {
     const data = event.target.data();
-    if (!data.group && state.expanded.delete(data.family)) draw();
+    if (state.expanded.delete(data.family)) draw();
   });
 }
 
@@ -119,6 +155,11 @@ function applyTask(row) {
 }
 
 function refreshGroup(family) {
+  if (state.expanded.has(family) && state.families.get(family).length > EXPAND_LIMIT) {
+    clearTimeout(state.redraw);  // its status groups changed size: lay it out again, calmly
+    state.redraw = setTimeout(() => draw(), 3000);
+    return;
+  }
   const node = state.cy.getElementById("f:" + family);
   if (node.empty()) return;
   const { counts, label } = familyLabel(family, state.families.get(family));
@@ -154,17 +195,18 @@ async function poll() {
   else if (state.timelineShown) drawTimeline().catch(showError);
 }
 
-function showTasksTab(family) {
+function showTasksTab(family, status) {
   selectTab("tasks");
   const body = document.querySelector("#tasks tbody");
   body.replaceChildren();
-  const rows = state.tasks.filter((row) => !family || row[1] === family);
+  const rows = state.tasks.filter((row) => (!family || row[1] === family) && (!status || row[2] === status));
   for (const [id, , status, attempts] of rows.slice(0, 2000)) {
     body.append(el("tr", {}, el("td", {}, el("a", { href: taskHref(runId, id) }, id)),
       el("td", {}, badge(status)), el("td", {}, attempts)));
   }
   document.getElementById("tasks-note").textContent = rows.length > 2000
-    ? `Showing 2000 of ${rows.length} tasks.` : `${rows.length} tasks` + (family ? ` of ${family}` : "");
+    ? `Showing 2000 of ${rows.length} tasks.`
+    : `${rows.length} tasks` + (family ? ` of ${family}` : "") + (status ? ` (${STATUS_LABELS[status] || status})` : "");
 }
 
 function selectTab(name) {

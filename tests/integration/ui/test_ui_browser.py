@@ -38,6 +38,16 @@ NODE_JS = """(taskId) => {
 }"""
 
 
+# A node by id: its label, status and where it is on screen.
+GROUP_JS = """(id) => {
+  const node = state.cy.getElementById(id);
+  const box = document.getElementById("cy").getBoundingClientRect();
+  const at = node.renderedPosition();
+  return { label: node.data("label"), status: node.data("status"),
+           x: box.left + at.x, y: box.top + at.y };
+}"""
+
+
 def _shot(page: Any, name: str) -> None:
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
@@ -178,20 +188,26 @@ def test_graph_colours_change_live_while_the_run_goes_on(page: Any, tmp_path: Pa
         assert child.wait(60) == 0
 
 
-def test_large_run_is_grouped_by_family_and_expands(page: Any) -> None:
+def test_large_run_is_grouped_by_family_and_expands_by_status(page: Any) -> None:
     from bench.ui import synthetic_run
 
-    run_id = synthetic_run(DEFAULT_HISTORY_URL, parts=300)
+    run_id = synthetic_run(DEFAULT_HISTORY_URL, parts=400, failed_every=200)
     with running_ui(DEFAULT_HISTORY_URL) as base:
         page.goto(f"{base}/runs/{run_id}")
         page.wait_for_selector("body[data-rendered='1']")
-        assert page.locator("#cy").get_attribute("data-nodes") == "2"
-        assert "300 tasks" not in page.inner_text("#graph-note")
-        part = page.evaluate(
-            """() => { const n = state.cy.getElementById("f:Part");
-              const box = document.getElementById("cy").getBoundingClientRect();
-              const at = n.renderedPosition(); return [box.left + at.x, box.top + at.y]; }"""
-        )
-        page.mouse.click(*part)
-        page.wait_for_function("() => state.cy.nodes().length === 301")
+        assert page.locator("#cy").get_attribute("data-nodes") == "2"  # Part ×400, Combine
+        group = page.evaluate(GROUP_JS, "f:Part")
+        assert group["label"].startswith("Part ×400") and group["status"] == "FAILED"
+        _shot(page, "large-grouped")
+        page.mouse.click(group["x"], group["y"])
+        # 398 done parts stay one group; the two failed ones show as themselves.
+        page.wait_for_function("() => state.cy.nodes().length === 4")
+        assert page.evaluate(GROUP_JS, "s:Part:SUCCESS")["label"] == "Part: done ×398"
+        failed = page.evaluate(NODE_JS, "Part_3_0000000003")
+        assert failed["status"] == "FAILED"
         _shot(page, "large-expanded")
+        page.mouse.click(failed["x"], failed["y"])
+        page.wait_for_url("**/task?**")
+        page.wait_for_selector("pre.traceback")
+        assert page.locator(".attempt").count() == 2
+        assert "part 3 failed again" in page.inner_text("#attempt-2 pre.traceback")
