@@ -207,6 +207,13 @@ class NoIconHandler(_Base):
         self.finish()
 
 
+class HealthHandler(tornado.web.RequestHandler):
+    """``/healthz``: ``ok`` without a login, for probes (it reads nothing)."""
+
+    def get(self) -> None:
+        self.finish("ok")
+
+
 class StaticHandler(tornado.web.StaticFileHandler):
     """The page scripts, styles and vendored libraries, behind the same login."""
 
@@ -237,6 +244,7 @@ def make_app(ui: UiSettings) -> tornado.web.Application:
             (r"/task", PageHandler, {**args, "page": "task.html"}),
             (r"/lineage", PageHandler, {**args, "page": "lineage.html"}),
             (r"/favicon.ico", NoIconHandler, args),
+            (r"/healthz", HealthHandler),
             (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR), "ui": ui}),
         ],
         compress_response=True,

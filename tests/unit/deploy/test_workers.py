@@ -135,7 +135,7 @@ def test_workers_read_config_and_urls_from_configmap_and_secrets() -> None:
 
 
 def test_flower_is_one_pod_behind_basic_auth_and_a_matching_service() -> None:
-    (deployment,) = [d for d in of_kind("Deployment") if d not in worker_deployments()]
+    (deployment,) = [d for d in of_kind("Deployment") if d.name == "dagcore-flower"]
     assert deployment.body["spec"].get("replicas", 1) == 1
     spec = pod_spec(deployment)
     # Flower exits on FLOWER_* variables it does not know, which service links can add.

@@ -125,6 +125,8 @@ def test_login_required_when_configured(run_id: str) -> None:
             _get(base + "/api/runs", "ann:wrong")
         wrong.value.close()
         assert _get(base + "/api/runs", "ann:secret")[0]["run_id"] == run_id
+        with urllib.request.urlopen(base + "/healthz", timeout=30) as health:
+            assert health.read() == b"ok"  # probes need no login
 
 
 def test_non_loopback_address_without_login_is_refused() -> None:
