@@ -9,6 +9,7 @@ such as chunks, are joined in key order). With neither, an attempt has no record
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, MetaData, String, Table, inspect, select
@@ -40,13 +41,13 @@ def _text_column(table: Table) -> str | None:
 
 # Found sources per engine; a miss is looked for again a minute later (a newer dagcore may
 # migrate the database while the UI runs).
-_FOUND: dict[int, _LogSource] = {}
-_MISSED: dict[int, float] = {}
+_FOUND: weakref.WeakKeyDictionary[Engine, _LogSource] = weakref.WeakKeyDictionary()
+_MISSED: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 _RETRY_SECONDS = 60.0
 
 
 def _source(engine: Engine) -> _LogSource | None:
-    key = id(engine)
+    key = engine
     if key in _FOUND:
         return _FOUND[key]
     if time.monotonic() - _MISSED.get(key, -_RETRY_SECONDS) < _RETRY_SECONDS:
