@@ -112,11 +112,18 @@ class RunsHandler(_Api):
 
 
 class RunHandler(_Api):
-    """``/api/runs/RUN_ID``: the run, its tasks and its attempts."""
+    """``/api/runs/RUN_ID``: the run, its tasks and its attempts (``limit``/``offset`` page
+    through the tasks of a large run)."""
 
     async def get(self, run_id: str) -> None:
         run = await self.run_or_404(run_id)
-        detail = await self.read(queries.run_detail, run["run_id"])
+        try:
+            raw = self.get_query_argument("limit", None)
+            limit = None if raw is None else max(1, int(raw))
+            offset = max(0, int(self.get_query_argument("offset", "0")))
+        except ValueError as exc:
+            raise tornado.web.HTTPError(400, reason="limit and offset are numbers") from exc
+        detail = await self.read(queries.run_detail, run["run_id"], limit, offset)
         self.reply({"run": run, **detail})
 
 

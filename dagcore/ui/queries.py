@@ -276,14 +276,14 @@ def _task_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _attempts(engine: Engine, run_id: str, task_id: str | None) -> list[dict[str, Any]]:
+def _attempts(engine: Engine, run_id: str, task_ids: list[str] | None) -> list[dict[str, Any]]:
     query = select(Attempt.__table__).where(Attempt.run_id == run_id)
     io_query = select(TargetIO.task_id, TargetIO.attempt, TargetIO.direction, TargetIO.uri).where(
         TargetIO.run_id == run_id
     )
-    if task_id is not None:
-        query = query.where(Attempt.task_id == task_id)
-        io_query = io_query.where(TargetIO.task_id == task_id)
+    if task_ids is not None:
+        query = query.where(Attempt.task_id.in_(task_ids))
+        io_query = io_query.where(TargetIO.task_id.in_(task_ids))
     io: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     with engine.connect() as connection:
         for task, attempt, direction, uri in connection.execute(io_query.order_by(TargetIO.uri)):
@@ -292,12 +292,24 @@ def _attempts(engine: Engine, run_id: str, task_id: str | None) -> list[dict[str
         return [_attempt_dict(row, io) for row in rows]
 
 
-def run_detail(engine: Engine, run_id: str) -> dict[str, Any]:
-    """``/api/runs/RUN_ID``: the run's tasks and attempts (with what each read and wrote)."""
+def run_detail(
+    engine: Engine, run_id: str, limit: int | None = None, offset: int = 0
+) -> dict[str, Any]:
+    """``/api/runs/RUN_ID``: the run's tasks and their attempts (with what each read and
+    wrote); with ``limit``, one page of tasks in task id order and ``next_offset``."""
     query = select(TaskRun.__table__).where(TaskRun.run_id == run_id).order_by(TaskRun.task_id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     with engine.connect() as connection:
         tasks = [_task_dict(row) for row in connection.execute(query)]
-    return {"tasks": tasks, "attempts": _attempts(engine, run_id, None)}
+    if limit is None:
+        return {"tasks": tasks, "attempts": _attempts(engine, run_id, None)}
+    page = [task["task_id"] for task in tasks]
+    return {
+        "tasks": tasks,
+        "attempts": _attempts(engine, run_id, page),
+        "next_offset": offset + limit if len(tasks) == limit else None,
+    }
 
 
 def run_timeline(engine: Engine, run_id: str) -> dict[str, Any]:
@@ -338,7 +350,7 @@ def task_detail(engine: Engine, run_id: str, task_id: str) -> dict[str, Any] | N
         downstream = sorted(connection.scalars(down))
     return {
         "task": _task_dict(row),
-        "attempts": _attempts(engine, run_id, task_id),
+        "attempts": _attempts(engine, run_id, [task_id]),
         "upstream": upstream,
         "downstream": downstream,
     }

@@ -69,6 +69,14 @@ def test_run_detail_has_tasks_and_attempts(base: str, run_id: str) -> None:
     assert statuses["Broken"] == "FAILED" and statuses["AfterBroken"] == "UPSTREAM_FAILED"
     flaky = [a for a in detail["attempts"] if a["task_id"] == t.Flaky().task_id]
     assert [a["status"] for a in flaky] == ["FAILED", "SUCCESS"]
+    first = _get(f"{base}/api/runs/{run_id}?limit=4")
+    second = _get(f"{base}/api/runs/{run_id}?limit=4&offset={first['next_offset']}")
+    assert len(first["tasks"]) == 4 and first["next_offset"] == 4
+    assert {a["task_id"] for a in first["attempts"]} <= {x["task_id"] for x in first["tasks"]}
+    last = _get(f"{base}/api/runs/{run_id}?limit=4&offset=8")
+    assert len(last["tasks"]) == 2 and last["next_offset"] is None
+    paged = [x["task_id"] for page in (first, second, last) for x in page["tasks"]]
+    assert paged == [x["task_id"] for x in detail["tasks"]]
     with pytest.raises(urllib.error.HTTPError) as missing:
         _get(f"{base}/api/runs/nosuchrun")
     assert missing.value.code == 404
