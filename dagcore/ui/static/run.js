@@ -242,7 +242,12 @@ async function drawTimeline() {
   lanes.forEach((lane, n) => add("text", { x: 4, y: n * laneH + 17 }, lane.length > 30 ? lane.slice(0, 29) + "…" : lane));
   add("text", { x: left, y: lanes.length * laneH + 20 }, fmtTime(new Date(start).toISOString()));
   add("text", { x: left + width - 160, y: lanes.length * laneH + 20 }, `+${fmtDuration(span / 1000)}`);
-  for (const [index, attempt, lane, s, e, status] of bars.slice(0, 20000)) {
+  // Failed and retried attempts are drawn last, so that they stay visible among thousands.
+  const plain = (bar) => bar[5] === "SUCCESS" && bar[1] === 1;
+  const ordered = bars.filter(plain).concat(bars.filter((bar) => !plain(bar)));
+  const shown = ordered.slice(Math.max(0, ordered.length - 100000));
+  if (shown.length < ordered.length) box.dataset.truncated = String(ordered.length - shown.length);
+  for (const [index, attempt, lane, s, e, status] of shown) {
     const task = data.tasks[index], y = lanes.indexOf(lane) * laneH + 4;
     const x0 = x(Date.parse(s)), x1 = x(e ? Date.parse(e) : now);
     const rect = add("rect", { x: x0, y, width: Math.max(x1 - x0, 2), height: laneH - 8,
