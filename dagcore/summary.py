@@ -17,6 +17,7 @@ and result in, text and numbers out.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -304,13 +305,33 @@ def _declared(plan: Plan, family: str, first: str) -> list[tuple[str, Any]] | No
     task = plan.tasks.get(first)
     if task is not None:
         return list(type(task).get_params())
-    try:
-        declared = Register.get_task_cls(family, plan.nodes[first].module).get_params()
-    except DagcoreError:
+    task_cls = _task_class(family, plan.nodes[first].module)
+    if task_cls is None:
         return None
+    declared = task_cls.get_params()
     # Values will be parsed from the node's strings, and private parameters have none.
     serialised = plan.nodes[first].params
     return [(name, param) for name, param in declared if name in serialised]
+
+
+def _task_class(family: str, module: str) -> type[Any] | None:
+    """The class of ``family`` defined in ``module``: the registry's, or the module's own.
+
+    The registry may hold another class of that name (a registry reset, a namesake elsewhere);
+    the node's module says which one the plan meant.
+    """
+    try:
+        found: type[Any] | None = Register.get_task_cls(family, module)
+    except DagcoreError:
+        found = None
+    if found is not None and found.__module__ == module:
+        return found
+    source = sys.modules.get(module)
+    for value in vars(source).values() if source is not None else ():
+        get_family = getattr(value, "get_task_family", None)
+        if isinstance(value, type) and callable(get_family) and get_family() == family:
+            return value
+    return found
 
 
 def _typed_family(plan: Plan, family: str, task_ids: Sequence[str]) -> _Family | None:
