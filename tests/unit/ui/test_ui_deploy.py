@@ -32,3 +32,17 @@ def test_ui_deployment_and_service() -> None:
     (service,) = [s for s in applied_objects() if s.kind == "Service" and s.name == "dagcore-ui"]
     assert service.body["spec"]["selector"] == deployment.body["spec"]["selector"]["matchLabels"]
     assert service.body["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_compose_serves_the_ui_on_loopback_behind_a_login() -> None:
+    import yaml
+
+    from tests.unit.deploy.manifests import ROOT
+
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text(encoding="utf-8"))
+    service = compose["services"]["ui"]
+    assert service["command"][:2] == ["dagcore", "ui"]
+    args = parse_args(service["command"][2:])
+    assert service["ports"] == [f"127.0.0.1:{args.port}:{args.port}"]
+    assert service["environment"]["DAGCORE_UI_BASIC_AUTH"].startswith("${DAGCORE_UI_BASIC_AUTH:?")
+    assert "/healthz" in " ".join(service["healthcheck"]["test"])
