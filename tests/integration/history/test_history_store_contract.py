@@ -37,7 +37,7 @@ from tests.unit.history.history_samples import T0, Spec, at, diamond, dump, run_
 
 pytestmark = pytest.mark.integration
 
-HISTORY_TABLES = {"runs", "task_runs", "attempts", "target_io"}
+HISTORY_TABLES = {"runs", "task_runs", "attempts", "target_io", "task_edges"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,7 +88,7 @@ class TestSchema:
         assert HISTORY_TABLES <= set(inspect(store.engine).get_table_names())
         with store.engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert version == "0001"
+        assert version == "0002"
 
     def test_models_match_the_latest_migration(self, store: SqlHistoryStore) -> None:
         store.migrate()
@@ -132,7 +132,7 @@ class TestSchema:
             assert len(stores[0].list_runs()) == 4
             with stores[0].engine.connect() as connection:
                 rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-            assert [tuple(row) for row in rows] == [("0001",)]
+            assert [tuple(row) for row in rows] == [("0002",)]
         finally:
             for store in stores:
                 store.close()
