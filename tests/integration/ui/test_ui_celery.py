@@ -95,6 +95,8 @@ def test_celery_run_watched_live(
             assert "celery side failure" in page.inner_text("pre.traceback")
             flower = page.locator("a", has_text="open in Flower").first
             assert flower.get_attribute("href").startswith(FLOWER + "/task/")
+            graph = _json(f"{base}/api/runs/{runs[0]['run_id']}/graph")
+            assert len(graph["edges"]) == 4  # the plan's edges came through the Redis stream
             detail = _json(f"{base}/api/task?run={runs[0]['run_id']}&task={broken}")
             (attempt,) = detail["attempts"]
             assert (
