@@ -254,7 +254,11 @@ class CeleryExecutor:
                 f"{len(plan.to_run())} tasks on queue(s) {', '.join(sorted(queues))}; it "
                 f"closes itself when done. Follow it with: dagcore status {context.run_id}"
             )
-            QueueWatch(client, self.settings.celery.key_prefix, modules).check(lambda: queues)
+            watch = QueueWatch(client, self.settings.celery.key_prefix, modules)
+            watch.check(lambda: queues, force=True)
+            if watch.suspect:
+                time.sleep(watch.interval)  # a second look before saying no worker is there
+                watch.check(lambda: queues, force=True)
             result.finished = None
             client.close()
             return result

@@ -64,6 +64,9 @@ class QueueWatch:
         self.modules = sorted(set(modules))
         self.interval = interval
         self.idle: set[str] = set()
+        # Idle at the last check, not said yet: a worker that has just started may not have
+        # written its first heartbeat, so a queue must be idle at two checks to be reported.
+        self.suspect: set[str] = set()
         self._next = 0.0
 
     def check(self, queues: Callable[[], Iterable[str]], force: bool = False) -> None:
@@ -77,7 +80,9 @@ class QueueWatch:
             counts = live_workers(self.client, self.prefix, sorted(set(queues())))
         except redis.RedisError:
             return  # the follow loop reports a lost broker itself
-        idle = {queue for queue, count in counts.items() if count == 0}
+        seen_idle = {queue for queue, count in counts.items() if count == 0}
+        idle = seen_idle & (self.suspect | self.idle)
+        self.suspect = seen_idle - idle
         for queue in sorted(idle - self.idle):
             module = ",".join(self.modules) or "PKG.MOD"
             say(
@@ -86,5 +91,6 @@ class QueueWatch:
                 f"--queues {queue}"
             )
         for queue in sorted(self.idle - idle):
-            say(f"a worker now consumes queue {queue!r} ({counts[queue]} live)")
+            if counts.get(queue):  # not merely a queue the run no longer needs
+                say(f"a worker now consumes queue {queue!r} ({counts[queue]} live)")
         self.idle = idle

@@ -352,3 +352,20 @@ def test_status_replays_what_a_database_outage_left_in_the_journal(
     assert not journal.exists()
     assert history_status(env, run_id) == "CANCELLED"
     client.close()
+
+
+def test_a_live_worker_is_seen_and_no_false_alarm_is_raised(
+    env: dict[str, str], start_worker: StartWorker, celery_env: CeleryEnv
+) -> None:
+    from celery_app.presence import live_workers
+
+    start_worker([MODULE], concurrency=1)
+    prefix = celery_env.settings.celery.key_prefix
+    with celery_env.client() as client:
+        wait_for(
+            "the worker's heartbeat", lambda: live_workers(client, prefix, ["default"])["default"]
+        )
+    submitter = submit(env, "Naps", "--n", "1")
+    out, err = submitter.communicate(timeout=60)
+    assert submitter.returncode == 0, err
+    assert "no live worker" not in err, err
