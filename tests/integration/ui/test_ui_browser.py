@@ -211,3 +211,22 @@ def test_large_run_is_grouped_by_family_and_expands_by_status(page: Any) -> None
         page.wait_for_selector("pre.traceback")
         assert page.locator(".attempt").count() == 2
         assert "part 3 failed again" in page.inner_text("#attempt-2 pre.traceback")
+
+
+def test_a_rerun_shows_complete_tasks_as_skipped_and_the_list_filters(page: Any) -> None:
+    assert dagcore.build([t.Report(parts=2)])
+    assert dagcore.build([t.Report(parts=2), t.Extract(part=7)])  # Report is complete
+    with running_ui(DEFAULT_HISTORY_URL) as base:
+        page.goto(base + "/?family=Extract")
+        page.locator("#runs tbody tr").first.wait_for()
+        assert page.locator("#runs tbody tr").count() == 1
+        page.select_option("select[name=status]", "SUCCESS")
+        page.fill("input[name=family]", "")
+        page.click("#filters button[type=submit]")
+        page.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 2")
+        page.locator("#runs tbody tr a").first.click()  # the newest run
+        page.wait_for_selector("body[data-rendered='1']")
+        report = page.evaluate(NODE_JS, t.Report(parts=2).task_id)
+        assert report["status"] == "DONE" and report["color"] == "#a5d6a7"
+        assert page.evaluate(NODE_JS, t.Extract(part=7).task_id)["status"] == "SUCCESS"
+        _shot(page, "rerun-skipped")
