@@ -23,7 +23,12 @@ function attemptCard(a) {
   const card = el("div", { class: "attempt", id: "attempt-" + a.attempt, "data-status": a.status });
   card.style.borderLeftColor = colorOf(a.status);
   card.append(el("h2", {}, `Attempt ${a.attempt} `, badge(a.status)));
-  const link = (href, text) => (href ? el("a", { href, target: "_blank", rel: "noopener" }, text) : null);
+  // Only http(s) links: a tracking URL is whatever the task reported.
+  const link = (href, text) => {
+    if (!href) return null;
+    if (!/^https?:\/\//i.test(href)) return text;
+    return el("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
+  };
   card.append(kv([
     ["host", a.host], ["worker", a.worker], ["started", fmtTime(a.started_at)],
     ["finished", fmtTime(a.finished_at)], ["duration", fmtDuration(a.duration_seconds)],
