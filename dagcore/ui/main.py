@@ -54,7 +54,10 @@ async def serve(
     Raises:
         ConfigError: a bad login configuration, or no login on a non-loopback address.
     """
-    from dagcore.ui.app import UiSettings, make_app
+    try:
+        from dagcore.ui.app import UiSettings, make_app
+    except ImportError as exc:
+        raise ConfigError(f"dagcore ui needs tornado ({exc}); install dagcore[ui]") from exc
 
     logins = read_logins(environ)
     check_exposure(address, logins)
