@@ -26,6 +26,11 @@ async function loadRuns() {
       el("td", {}, run.user ? `${run.user}@${run.host}` : "-")));
   }
   document.getElementById("empty").hidden = runs.length > 0;
+  // While a run goes on, the list follows it.
+  clearTimeout(window.runsTimer);
+  if (runs.some((run) => run.status === "RUNNING")) {
+    window.runsTimer = setTimeout(() => loadRuns().catch(showError), 3000);
+  }
 }
 
 document.getElementById("filters").addEventListener("submit", (event) => {
