@@ -220,13 +220,11 @@ class Register(abc.ABCMeta):
             if seen is None or seen is Register._AMBIGUOUS:
                 families.setdefault(name, klass)
                 continue
-            same_definition = (seen.__module__, seen.__qualname__) == (
-                klass.__module__,
-                klass.__qualname__,
-            )
-            if same_definition or issubclass(klass, seen):
-                families[name] = klass  # a redefinition or a refinement replaces the old one
+            if issubclass(klass, seen):
+                families[name] = klass  # a refinement (e.g. a decorator's wrapper) replaces it
             else:
+                # As in Luigi, even a redefinition of the same class (a module run twice, a
+                # notebook cell run again): get_task_cls(name, module) still finds the latest.
                 families[name] = Register._AMBIGUOUS
         Register._families = families
         return families

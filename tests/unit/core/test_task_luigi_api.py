@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 from dagcore.configuration import get_config
-from dagcore.errors import ParameterValueError, UnconsumedParameterWarning
+from dagcore.errors import (
+    ParameterValueError,
+    TaskClassAmbigiousException,
+    UnconsumedParameterWarning,
+)
 from dagcore.event import Event
 from dagcore.mock import MockFileSystem, MockTarget
 from dagcore.parameter import IntParameter, Parameter, ParameterVisibility
@@ -235,3 +239,15 @@ def test_task_wraps_gives_a_subclass_the_wrapped_identity() -> None:
     assert Wrapper.get_task_family() == "Wrapped"
     assert Wrapper().task_id == Wrapped().task_id
     assert "Wrapped" in Register.tasks_str().split(",")
+
+
+def test_a_redefined_class_is_ambiguous_by_name_but_found_by_module() -> None:
+    def define() -> type[Task]:
+        made: Any = Register("Redefined", (Task,), {"__module__": "pipelines.daily"})
+        return made  # type: ignore[no-any-return]
+
+    first, second = define(), define()
+    assert first.__qualname__ == second.__qualname__
+    with pytest.raises(TaskClassAmbigiousException, match="Redefined"):
+        Register.get_task_cls("Redefined")
+    assert Register.get_task_cls("Redefined", "pipelines.daily") is second
