@@ -22,10 +22,15 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from dagcore.mock import MockTarget
 from dagcore.target import FileSystem, FileSystemTarget
 from dagcore.task import Task, flatten_output
 
 __all__ = ["MAX_LISTINGS", "infer_bulk_complete_from_fs", "most_common"]
+
+# The exists() methods that only ask whether the path is in the file system, which is what a
+# listing answers (a MockTarget's own exists() looks its path up in the mock store).
+_PATH_EXISTS = frozenset({FileSystemTarget.exists, MockTarget.exists})
 
 _H = TypeVar("_H", bound=Hashable)
 _DIGIT = "[0-9]"
@@ -105,7 +110,7 @@ def infer_bulk_complete_from_fs(
             raise NotImplementedError(f"the number of outputs changes over time (at {d})")
         for target in outs:
             if not isinstance(target, FileSystemTarget) or (
-                type(target).exists is not FileSystemTarget.exists
+                type(target).exists not in _PATH_EXISTS
             ):
                 raise NotImplementedError(f"{target!r} is not a plain file system path")
     present: set[str] = set()
