@@ -321,6 +321,15 @@ class MockTarget(FileSystemTarget):
         """``mock://`` followed by the path."""
         return f"mock://{self.path}"
 
+    def exists(self) -> bool:
+        """True when a file was stored at exactly this path, as in Luigi.
+
+        A directory target (a path ending in ``/``) exists when files were stored below it.
+        """
+        if self.path.endswith("/"):
+            return self.fs.exists(self.path)
+        return self.path in self.fs.get_all_data()
+
     def open(self, mode: str = "r") -> IO[Any]:
         """Open the in-memory file through the target's format.
 
