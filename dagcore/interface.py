@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagcore import execution_summary
+from dagcore import execution_summary, notifications
 from dagcore.configuration import get_config
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError
@@ -276,6 +276,9 @@ def _report_problems(plan: Plan, fail_fast: bool) -> None:
         logger.warning(
             "Will not run %s or any task that requires it: %s", plan.label(task_id), error.strip()
         )
+        task = plan.tasks.get(task_id)
+        if task is not None:
+            notifications.notify_broken_task(task, error)
     for task_id in plan.missing:
         logger.warning(
             "Data for %s does not exist (yet?). The task is an external data dependency, so it "

@@ -531,6 +531,12 @@ def notify_scheduling_failure(task: Task, formatted_traceback: str, method: str)
     _guarded(task, formatted_traceback, "Luigi: {task} failed scheduling. Host: {host}", headline)
 
 
+def notify_broken_task(task: Task, error: str) -> None:
+    """The scheduling-failure e-mail for a resolver error (``complete() of ...``/``requires()``)."""
+    method = "complete" if error.startswith("complete()") else "requires"
+    notify_scheduling_failure(task, error, method)
+
+
 def _guarded(task: Task, formatted_traceback: str, subject: str, headline: str) -> None:
     try:
         _email_error(task, formatted_traceback, subject, headline)

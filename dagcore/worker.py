@@ -26,6 +26,7 @@ import socket
 import time
 from typing import Any, Literal
 
+from dagcore import notifications
 from dagcore.executor.task_process import (
     ContextTaskProcess,
     TaskException,
@@ -197,6 +198,7 @@ class Worker:
             self.add_succeeded = False
             self._plan.broken[task.task_id] = error
             logger.warning("Will not run %s or any dependencies due to an error:\n%s", task, error)
+            notifications.notify_broken_task(task, error)
             status = UNKNOWN
         elif complete:
             status = DONE
@@ -338,6 +340,8 @@ class Worker:
                 continue
             break
         task = self._scheduled_tasks[task_id]
+        if status == FAILED and not is_external(task):
+            notifications.notify_task_failure(task, "" if expl is None else str(expl))
         new_deps: list[str] = []
         if new_requirements:
             requirements = [load_task(m, f, p) for m, f, p in new_requirements]

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagcore import notifications
 from dagcore.errors import ExecutionError
 from dagcore.event import Event
 from dagcore.executor.base import RunContext, RunResult, attempt_finished, planned_tasks
@@ -250,6 +251,9 @@ class LocalExecutor:
             run.plan.label(task_id),
             detail.rstrip(),
         )
+        task = run.plan.tasks.get(task_id)
+        if task is not None:
+            notifications.notify_task_failure(task, detail)
 
     def _failed_attempt(self, run: _Run, task_id: str) -> None:
         node = run.plan.nodes[task_id]

@@ -289,3 +289,33 @@ def test_html_body_escapes_parameter_values() -> None:
     assert "<th>day</th><td>&lt;b&gt;x&lt;/b&gt;</td>" in body
     assert "<h2>a &lt; b</h2>" in body
     assert "cmd &amp; more" in body
+
+
+class BrokenRequires(dagcore.Task):
+    def requires(self) -> dagcore.Task:
+        raise RuntimeError("no such partition")
+
+    def run(self) -> None:
+        pass
+
+
+def test_a_build_whose_task_fails_mails_its_traceback(inbox: Inbox) -> None:
+    get_config().set("email", "receiver", "ops@example.com")
+
+    assert dagcore.build([Failing(day="2024-01-31")], workers=1, no_history=True) is False
+
+    [mail] = inbox.mails
+    assert "FAILED" in mail.message["Subject"]
+    assert "owner@example.com" in mail.recipients
+    _, body = _text_part(mail.message)
+    assert "ValueError: boom" in body
+
+
+def test_a_build_with_a_broken_requires_mails_a_scheduling_failure(inbox: Inbox) -> None:
+    get_config().set("email", "receiver", "ops@example.com")
+
+    assert dagcore.build([BrokenRequires()], workers=1, no_history=True) is False
+
+    [mail] = inbox.mails
+    assert "failed scheduling" in mail.message["Subject"]
+    assert "no such partition" in _text_part(mail.message)[1]
