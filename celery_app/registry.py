@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from celery import Celery, signals
 
+from dagcore import luigi_alias
 from dagcore.errors import ConfigError, ExecutionError, ModuleImportError
 from dagcore.task_register import Register
 
@@ -86,6 +87,7 @@ def import_modules(modules: Iterable[str]) -> list[str]:
         ModuleImportError: a module cannot be imported; the message names it.
     """
     names: list[str] = []
+    luigi_alias.install_if_configured()  # `import luigi` in the modules resolves to dagcore
     for raw in modules:
         name = raw.strip()
         if not name or name in names:

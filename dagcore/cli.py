@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dagcore.cmdline_parser import family_help, import_family, luigi_command_line, parse_task
-from dagcore.configuration import get_config
 from dagcore.configuration.settings import Settings
 from dagcore.errors import DagcoreError, ParameterException
 from dagcore.graph_format import render_plan
@@ -312,13 +311,11 @@ def _luigi_alias_switch(args: list[str]) -> list[str]:
     make ``import luigi`` in the modules this command loads resolve to dagcore."""
     from dagcore import luigi_alias
 
-    wanted = "--luigi-alias" in args
-    args = [a for a in args if a != "--luigi-alias"]
-    if not wanted and not luigi_alias.enabled_by_environment():
-        wanted = bool(get_config().getboolean("core", "luigi_alias", False))
-    if wanted:
+    if "--luigi-alias" in args:
         luigi_alias.install()
-    return args
+    else:
+        luigi_alias.install_if_configured()
+    return [a for a in args if a != "--luigi-alias"]
 
 
 def _hint(exc: BaseException) -> str:

@@ -22,7 +22,15 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["ENV_VAR", "enabled_by_environment", "install", "installed", "main", "uninstall"]
+__all__ = [
+    "ENV_VAR",
+    "enabled_by_environment",
+    "install",
+    "install_if_configured",
+    "installed",
+    "main",
+    "uninstall",
+]
 
 ENV_VAR = "DAGCORE_LUIGI_ALIAS"
 ALIAS = "luigi"
@@ -105,6 +113,21 @@ def uninstall() -> None:
 
 def enabled_by_environment() -> bool:
     return os.environ.get(ENV_VAR, "").strip().lower() in _TRUE
+
+
+def install_if_configured() -> bool:
+    """Install the alias when the environment or ``[core] luigi_alias`` asks for it.
+
+    Called before a process imports task modules (the ``dagcore`` command, Celery workers).
+    """
+    wanted = enabled_by_environment()
+    if not wanted:
+        from dagcore.configuration import get_config
+
+        wanted = bool(get_config().getboolean("core", "luigi_alias", False))
+    if wanted:
+        install()
+    return wanted
 
 
 def pytest_load_initial_conftests() -> None:
