@@ -7,6 +7,7 @@ deployment, a forgotten restart) is detected instead of silently producing other
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from dagcore.errors import ModuleImportError
 
-__all__ = ["FINGERPRINT_LENGTH", "code_fingerprint", "fingerprinted_files"]
+__all__ = ["FINGERPRINT_LENGTH", "code_fingerprint", "fingerprinted_files", "module_fingerprint"]
 
 FINGERPRINT_LENGTH = 16
 """Hex digits kept: 64 bits tell deployments apart and keep messages small."""
@@ -76,3 +77,13 @@ def code_fingerprint(modules: Iterable[str]) -> str:
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:FINGERPRINT_LENGTH]
+
+
+@functools.cache
+def module_fingerprint(module: str) -> str:
+    """The code fingerprint of one module, computed once per process.
+
+    A worker computes it right after importing its modules (before the pool forks), so it
+    describes the code the worker runs even if the files change on disk later.
+    """
+    return code_fingerprint([module])

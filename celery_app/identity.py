@@ -61,9 +61,9 @@ def travelling_values(plan: Plan) -> dict[str, dict[str, Any]]:
             continue
         if plan.nodes[task_id].module == "__main__":
             raise ExecutionError(
-                f"{task!r} is defined in a script run directly; Celery workers cannot import "
-                "it. Move the tasks into a module and run it with `python -m PKG.MOD` or "
-                "`dagcore run --module PKG.MOD`, and start workers with the same --module"
+                f"{task!r} is defined in code run interactively (no script file); Celery "
+                "workers cannot import it. Put the tasks in a file, e.g. mypipe.py, and start "
+                "workers with `dagcore worker --module mypipe` beside it"
             )
         strings = task.to_str_params()
         values: dict[str, Any] = {}

@@ -10,14 +10,13 @@ a duplicate message is harmless, its claim answers ``done``.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import Celery
 
-from celery_app.fingerprint import code_fingerprint
+from celery_app.fingerprint import module_fingerprint
 from celery_app.joins import OutboxEntry, RunStore
 from celery_app.wire import MessageBuilder
 
@@ -28,12 +27,6 @@ logger = logging.getLogger("dagcore.celery")
 # Messages sent per round trip: the first ones of a big outbox (a run's roots) reach the
 # workers while the rest are still being prepared.
 _BATCH = 50
-
-
-@functools.cache
-def module_fingerprint(module: str) -> str:
-    """The code fingerprint of one module (cached: code does not change under a process)."""
-    return code_fingerprint([module])
 
 
 def _with_nodes(store: RunStore, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from celery import Celery, signals
 
+from celery_app.fingerprint import module_fingerprint
 from dagcore import luigi_alias
 from dagcore.errors import ConfigError, ExecutionError, ModuleImportError
 from dagcore.task_register import Register
@@ -100,6 +101,11 @@ def import_modules(modules: Iterable[str]) -> list[str]:
                 "importable by the worker (PYTHONPATH, an installed package)"
             ) from exc
         names.append(name)
+    # Fingerprint what was imported now, not when the first message arrives: a file edited
+    # after the worker started must not pass for the code the worker runs.
+    for module in sorted({k.__module__ for k in Register._reg} | set(names)):
+        if _defined_in(module, names):
+            module_fingerprint(module)
     return names
 
 

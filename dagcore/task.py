@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -104,6 +105,19 @@ class _InstanceAttributes:
     status_message: str | None = None
     progress_percentage: float | None = None
     tracking_url: str | None = None
+
+
+def _main_module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    script = getattr(main, "__file__", None)
+    if script:
+        stem = str(os.path.splitext(os.path.basename(str(script)))[0])
+        if stem.isidentifier():
+            return stem
+    return "__main__"
 
 
 class Task(_InstanceAttributes, EventHandlers, metaclass=Register):
@@ -244,13 +258,13 @@ class Task(_InstanceAttributes, EventHandlers, metaclass=Register):
         """The importable module that defines this task's class.
 
         For a module run as ``python -m pkg.mod`` the classes live in ``__main__``; other
-        processes (pool or Celery workers) import it under its real name, ``pkg.mod``.
+        processes (pool or Celery workers) import it under its real name, ``pkg.mod``. For a
+        script run directly (``python mypipe.py``) that name is the script's, ``mypipe``:
+        what a worker started with ``--module mypipe`` beside the script imports.
         """
         module = type(self).__module__
         if module == "__main__":
-            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-            if spec is not None and spec.name:
-                return str(spec.name)
+            return _main_module_name()
         return module
 
     def __hash__(self) -> int:
