@@ -73,7 +73,9 @@ class core(Config):  # noqa: N801 - Luigi's config section and class name
 
     local_scheduler = BoolParameter(default=False)
     scheduler_host = OptionalParameter(default="localhost")
-    scheduler_port = IntParameter(default=8082)
+    scheduler_port = IntParameter(
+        default=8082, config_path={"section": "core", "name": "default-scheduler-port"}
+    )
     scheduler_url = OptionalParameter(default="")
     lock_size = IntParameter(default=1)
     no_lock = BoolParameter(default=False)
