@@ -82,6 +82,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 _FINDER = _AliasFinder()
+_displaced: dict[str, ModuleType] = {}
 
 
 def installed() -> bool:
@@ -98,7 +99,7 @@ def install() -> None:
     for name in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
         module = sys.modules[name]
         if not getattr(module, "__name__", "").startswith(TARGET):
-            del sys.modules[name]
+            _displaced[name] = sys.modules.pop(name)
     sys.meta_path.insert(0, _FINDER)
     os.environ[ENV_VAR] = "1"  # spawned children and Celery's pool see the same switch
 
@@ -108,6 +109,8 @@ def uninstall() -> None:
         sys.meta_path.remove(_FINDER)
     for name in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
         del sys.modules[name]
+    sys.modules.update(_displaced)  # a real Luigi imported before comes back as it was
+    _displaced.clear()
     os.environ.pop(ENV_VAR, None)
 
 

@@ -3,7 +3,7 @@
 A task that loads data into a table records "update ``update_id`` of ``target_table`` is done"
 by :meth:`SQLAlchemyTarget.touch`; the target :meth:`~SQLAlchemyTarget.exists` once that row
 is there. The marker table is Luigi's, so a database shared with Luigi pipelines keeps working:
-``table_updates`` (or ``[sqlalchemy] marker-table``) with the columns ``update_id``
+``table_updates`` (or ``[sqlalchemy] marker_table``) with the columns ``update_id``
 (``VARCHAR(128)``, primary key), ``target_table`` (``VARCHAR(128)``) and ``inserted``
 (``TIMESTAMP``, local time).
 
@@ -97,7 +97,7 @@ class SQLAlchemyTarget(Target):
     """
 
     marker_table: str | None = None
-    """The marker table's name; ``None`` reads ``[sqlalchemy] marker-table`` (default
+    """The marker table's name; ``None`` reads ``[sqlalchemy] marker_table`` (default
     ``table_updates``). Set it on a subclass to use another table."""
 
     def __init__(
@@ -138,7 +138,7 @@ class SQLAlchemyTarget(Target):
         """The marker table this target reads and writes."""
         if self.marker_table is not None:
             return self.marker_table
-        name = get_config().get("sqlalchemy", "marker-table", default=_DEFAULT_MARKER_TABLE)
+        name = get_config().get("sqlalchemy", "marker_table", default=_DEFAULT_MARKER_TABLE)
         return str(name)
 
     @property

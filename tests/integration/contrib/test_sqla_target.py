@@ -128,7 +128,7 @@ def test_touch_in_the_callers_transaction_commits_with_the_data(db_url: str) -> 
 
 
 def test_marker_table_from_config(db_url: str) -> None:
-    get_config().set("sqlalchemy", "marker-table", "my_markers")
+    get_config().set("sqlalchemy", "marker_table", "my_markers")
     try:
         SQLAlchemyTarget(db_url, "sales", "u1").touch()
         assert SQLAlchemyTarget(db_url, "sales", "u1").exists()
@@ -233,3 +233,13 @@ def test_unreachable_database_is_a_target_error() -> None:
 def test_open_is_not_supported(tmp_path: Path) -> None:
     with pytest.raises(NotImplementedError, match="query the table"):
         SQLAlchemyTarget(f"sqlite:///{tmp_path / 'a.db'}", "sales", "u1").open("r")
+
+
+def test_luigis_dashed_marker_table_key_still_works_with_its_deprecation(db_url: str) -> None:
+    get_config().set("sqlalchemy", "marker-table", "dashed_markers")
+    try:
+        with pytest.warns(DeprecationWarning, match="marker-table \\(with dashes\\)"):
+            SQLAlchemyTarget(db_url, "sales", "u2").touch()
+    finally:
+        reset_config()
+    assert "dashed_markers" in _table_names(db_url)
