@@ -19,7 +19,6 @@ other address without a login. Every other option is Flower's own (``--url-prefi
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from tornado.options import options as tornado_options
 from celery_app.app import make_app
 from dagcore.configuration.settings import Settings
 from dagcore.errors import ConfigError
+from dagcore.ui.auth import is_loopback
 
 __all__ = [
     "AUTH_ENV",
@@ -123,21 +123,6 @@ def _read_file(path: Path) -> tuple[str, ...]:
     if not logins:
         raise ConfigError(f"{AUTH_FILE_ENV}: {path} holds no user:password line")
     return tuple(logins)
-
-
-def is_loopback(address: str) -> bool:
-    """True when ``address`` only accepts connections from this machine.
-
-    An empty address means every interface. Host names other than ``localhost`` count as
-    reachable from elsewhere: what they resolve to can change.
-    """
-    host = address.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ dagcore's (the values Luigi's documentation recommends; see the README), not Lui
 
 from __future__ import annotations
 
+from dagcore.configuration.schema import SECTION_KEYS
 from dagcore.configuration.settings import RetcodeSettings
 from dagcore.errors import ConfigError
 from dagcore.parameter import IntParameter
@@ -37,14 +38,7 @@ def retcodes() -> RetcodeSettings:
     """
     flags = retcode()
     values: dict[str, int] = {}
-    for name in (
-        "already_running",
-        "missing_data",
-        "not_run",
-        "task_failed",
-        "scheduling_error",
-        "unhandled_exception",
-    ):
+    for name in sorted(SECTION_KEYS["retcode"]):
         value = int(getattr(flags, name))  # the flag, else the section, else the default
         if not 0 <= value <= 255:
             raise ConfigError(

@@ -376,17 +376,7 @@ class SqlHistoryStore:
             yield session
 
     def _task_counts(self, session: Session, run_ids: list[str]) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
-        if not run_ids:
-            return counts
-        query = (
-            select(TaskRun.run_id, TaskRun.status, func.count())
-            .where(TaskRun.run_id.in_(run_ids))
-            .group_by(TaskRun.run_id, TaskRun.status)
-        )
-        for run_id, status, count in session.execute(query):
-            counts[run_id][status] = count
-        return counts
+        return task_counts(session, run_ids)
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
         """Return the ``limit`` most recently started runs, newest first."""
@@ -468,3 +458,18 @@ class SqlHistoryStore:
     def close(self) -> None:
         """Close pooled connections; the store reconnects if used again."""
         self._engine.dispose()
+
+
+def task_counts(db: Connection | Session, run_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Per run, how many of its tasks are in each status (one grouped query)."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    if not run_ids:
+        return counts
+    query = (
+        select(TaskRun.run_id, TaskRun.status, func.count())
+        .where(TaskRun.run_id.in_(run_ids))
+        .group_by(TaskRun.run_id, TaskRun.status)
+    )
+    for run_id, status, count in db.execute(query):
+        counts[run_id][status] = count
+    return counts

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from dagcore.history.events import Direction
 from dagcore.history.models import Attempt, Run, TargetIO, TaskEdge, TaskRun
 from dagcore.history.records import Lineage
+from dagcore.history.store import task_counts
 
 __all__ = [
     "RunFilter",
@@ -91,18 +92,8 @@ def _root_families(runs: list[Any]) -> dict[str, set[str]]:
 
 
 def _counts(engine: Engine, run_ids: list[str]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    if not run_ids:
-        return counts
-    query = (
-        select(TaskRun.run_id, TaskRun.status, func.count())
-        .where(TaskRun.run_id.in_(run_ids))
-        .group_by(TaskRun.run_id, TaskRun.status)
-    )
     with engine.connect() as connection:
-        for run_id, status, count in connection.execute(query):
-            counts[run_id][status] = count
-    return counts
+        return task_counts(connection, run_ids)
 
 
 def _run_dict(run: Any, counts: dict[str, int], families: set[str]) -> dict[str, Any]:

@@ -59,15 +59,23 @@ def _run_script(where: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _script_beside_a_worker(
+    celery_env: CeleryEnv, start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Write ``mypipe.py`` and start a worker with ``--module mypipe`` beside it."""
+    where = celery_env.directory
+    (where / "mypipe.py").write_text(textwrap.dedent(SCRIPT))
+    monkeypatch.setenv("PYTHONPATH", str(where))
+    start_worker(["mypipe"], concurrency=1)
+    return where
+
+
 def test_a_script_run_directly_runs_on_workers_started_with_its_module(
     celery_env: CeleryEnv,
     start_worker: StartWorker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    where = celery_env.directory
-    (where / "mypipe.py").write_text(textwrap.dedent(SCRIPT))
-    monkeypatch.setenv("PYTHONPATH", str(where))
-    start_worker(["mypipe"], concurrency=1)
+    where = _script_beside_a_worker(celery_env, start_worker, monkeypatch)
 
     result = _run_script(where)
 
@@ -81,10 +89,7 @@ def test_a_script_changed_after_the_workers_started_is_refused_by_fingerprint(
     start_worker: StartWorker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    where = celery_env.directory
-    (where / "mypipe.py").write_text(textwrap.dedent(SCRIPT))
-    monkeypatch.setenv("PYTHONPATH", str(where))
-    start_worker(["mypipe"], concurrency=1)
+    where = _script_beside_a_worker(celery_env, start_worker, monkeypatch)
     (where / "mypipe.py").write_text(textwrap.dedent(SCRIPT).replace("upper()", "lower()"))
 
     result = _run_script(where)
